@@ -1,0 +1,162 @@
+"""The first screen: image facts, a partition map and table, the import limits, the OS."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
+
+from screens.partition_map import PartitionMap
+from workbench.checks import CheckResult
+from workbench.image.preflight import ImageFacts
+from workbench.image.session import GuestReport, Progress
+from workbench.units import human_size, printable
+
+STATUS_CELL = {
+    "pass": ("✔ pass", "green"), "fail": ("✘ FAIL", "bold red"), "warn": ("! warn", "yellow"),
+    "skip": ("– skip", "dim"),
+}
+
+
+def status_text(status: str) -> Text:
+    label, style = STATUS_CELL[status]
+    return Text(label, style=style)
+
+
+class OverviewScreen(Screen):
+    """Facts first (preflight, under a second), the OS when the appliance is up."""
+
+    CSS_PATH = "overview.tcss"
+    BINDINGS = [
+        Binding("r", "app.reload", "Reload", tooltip="Read the image again and rerun the checks"),
+        Binding("p", "focus_partitions", "Partitions", tooltip="Move to the partition table"),
+        Binding("l", "focus_limits", "Limits", tooltip="Move to the import limit checks"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="body"):
+            with Horizontal(id="facts-row"):
+                yield Static(id="image-facts", classes="facts")
+                yield Static(id="os-facts", classes="facts")
+            yield PartitionMap(id="partition-map")
+            yield DataTable(id="partitions", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="limits", cursor_type="row")
+            yield Static(id="check-detail")
+        with Horizontal(id="progress-row"):
+            yield Label("Reading the image…", id="progress-label")
+            yield ProgressBar(total=1.0, show_eta=False, id="progress")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#image-facts", Static).border_title = "Image"
+        self.query_one("#os-facts", Static).border_title = "Operating system"
+        self.query_one("#partition-map").border_title = "Partition map"
+        part = self.query_one("#partitions", DataTable)
+        part.border_title = "Partitions"
+        part.add_columns("#", "start", "size", "type", "file system", "label", "mounted on")
+        limits = self.query_one("#limits", DataTable)
+        limits.border_title = "Import limits"
+        limits.add_columns("status", "check", "why")
+        self.query_one("#os-facts", Static).update(Text("waiting for the appliance…", style="dim"))
+        limits.focus()
+
+    # -- updates from the app ------------------------------------------------------
+    def show_facts(self, facts: ImageFacts) -> None:
+        t = Text()
+        t.append(printable(facts.name), style="bold")
+        t.append(f"\n{facts.format} · {human_size(facts.virtual_size)} virtual")
+        table = {"mbr": "MBR", "gpt": "GPT", "none": "no partition table"}[facts.partition_table]
+        if facts.mbr_kind:
+            table += f" ({facts.mbr_kind} MBR)"
+        t.append(f"\n{table} · {len(facts.partitions)} partitions")
+        if facts.backing_chain:
+            t.append(f"\nbacking file: {printable(facts.backing_chain[0])}", style="yellow")
+        for w in facts.warnings[:3]:
+            t.append(f"\n{printable(w)}", style="yellow")
+        self.query_one("#image-facts", Static).update(t)
+        self.query_one("#partition-map", PartitionMap).facts = facts
+        self._fill_partitions(facts)
+
+    def _fill_partitions(self, facts: ImageFacts) -> None:
+        table = self.query_one("#partitions", DataTable)
+        table.clear()
+        first = facts.first_partition
+        for p in sorted(facts.partitions, key=lambda p: p.start):
+            fs = "BIOS boot" if p.is_bios_boot else (p.filesystem or "none")
+            num = Text(f"{p.number}▶" if p is first else str(p.number), style="bold" if p is first else "")
+            table.add_row(num, human_size(p.start), human_size(p.size), printable(p.type_name, 24), fs,
+                          printable(p.fs.label or p.name or "", 20), printable(p.mountpoint or "", 24),
+                          key=str(p.number))
+        if facts.whole_disk:
+            table.add_row("–", "0", human_size(facts.virtual_size), "whole disk", facts.whole_disk.kind or "none",
+                          printable(facts.whole_disk.label or "", 20), "", key="whole")
+        self.query_one("#partition-map", PartitionMap).refresh()
+
+    def show_guest(self, report: GuestReport, facts: ImageFacts) -> None:
+        o = report.os
+        t = Text()
+        if o is None:
+            t.append("No Linux root file system found", style="yellow")
+            for n in report.notes[:3]:
+                t.append(f"\n{printable(n)}", style="dim")
+        else:
+            t.append(printable(o.pretty_name or o.distro or "unknown Linux"), style="bold")
+            t.append(f"\nfamily {o.family or '?'} · init {o.init or '?'} · network {o.network or '?'}")
+            t.append(f"\nroot {report.root_device} · first partition on "
+                     f"{printable(o.first_partition_mountpoint or 'not mounted')}")
+        self.query_one("#os-facts", Static).update(t)
+        self._fill_partitions(facts)
+
+    def show_results(self, results: list[CheckResult]) -> None:
+        table = self.query_one("#limits", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        self._results = {r.id: r for r in results if r.area == "limits"}
+        for r in self._results.values():
+            table.add_row(status_text(r.status), r.id, printable(r.detail, 200), key=r.id)
+        if self._results:
+            table.move_cursor(row=min(keep, len(self._results) - 1))
+            self._show_detail(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def show_progress(self, p: Progress) -> None:
+        self.query_one("#progress-label", Label).update(Text(printable(p.phase + (f" ({p.detail})" if p.detail else ""))))
+        bar = self.query_one("#progress", ProgressBar)
+        if p.fraction is not None:
+            bar.update(total=1.0, progress=p.fraction)
+        self.query_one("#progress-row").display = p.fraction != 1.0 or p.phase != "Ready"
+
+    def show_guest_failed(self, message: str) -> None:
+        self.query_one("#os-facts", Static).update(Text(printable(message), style="red"))
+        self.query_one("#progress-row").display = False
+
+    # -- interaction -------------------------------------------------------------------
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "limits" and event.row_key is not None:
+            self._show_detail(event.row_key.value)
+
+    def _show_detail(self, check_id: str | None) -> None:
+        r = getattr(self, "_results", {}).get(check_id)
+        box = self.query_one("#check-detail", Static)
+        if r is None:
+            box.update("")
+            return
+        box.border_title = r.title
+        t = Text()
+        t.append_text(status_text(r.status))
+        t.append(f"  {printable(r.detail, 600)}")
+        for ev in r.evidence[:8]:
+            t.append(f"\n  · {printable(ev)}", style="dim")
+        if r.fix:
+            t.append("\nFix: ", style="bold cyan")
+            t.append(printable(r.fix, 600))
+        box.update(t)
+
+    def action_focus_partitions(self) -> None:
+        self.query_one("#partitions").focus()
+
+    def action_focus_limits(self) -> None:
+        self.query_one("#limits").focus()

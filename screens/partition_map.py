@@ -1,0 +1,102 @@
+"""A proportional picture of the disk: one coloured block per partition, gaps dim."""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from workbench.image.preflight import ImageFacts
+from workbench.units import human_size
+
+FS_COLOURS = {
+    "ext2": "#2e7d32", "ext3": "#2e7d32", "ext4": "#2e7d32", "fat32": "#1565c0", "fat16": "#6a1b9a",
+    "fat12": "#6a1b9a", "ufs1": "#00695c", "ufs2": "#00695c", "xfs": "#ad1457", "btrfs": "#ad1457",
+    "swap": "#546e7a", "lvm2": "#4527a0", "luks": "#6d4c41", "ntfs": "#ad1457", "squashfs": "#ad1457",
+    "iso9660": "#ad1457",
+}
+BIOS_BOOT_COLOUR = "#f9a825"
+UNKNOWN_COLOUR = "#424242"
+MIN_BLOCK = 3
+
+
+def allocate(sizes: list[int], width: int, minimum: int = MIN_BLOCK) -> list[int]:
+    """Column widths proportional to sizes, each at least minimum, summing to width (largest remainder)."""
+    if not sizes or width <= 0:
+        return [0] * len(sizes)
+    total = sum(sizes) or 1
+    floor_min = min(minimum, width // len(sizes))
+    spare = width - floor_min * len(sizes)
+    if spare < 0:
+        return [width // len(sizes)] * len(sizes)
+    raw = [s / total * spare for s in sizes]
+    widths = [floor_min + int(r) for r in raw]
+    order = sorted(range(len(sizes)), key=lambda i: raw[i] - int(raw[i]), reverse=True)
+    for i in order[: width - sum(widths)]:
+        widths[i] += 1
+    return widths
+
+
+class PartitionMap(Widget):
+    """Two lines: number and file system, then mountpoint or size, in each partition's block."""
+
+    DEFAULT_CSS = """
+    PartitionMap { height: 2; }
+    """
+
+    facts: reactive[ImageFacts | None] = reactive(None, layout=False)
+    """The image whose partitions are drawn; None until preflight is done."""
+
+    def segments(self) -> list[tuple[str, int, object]]:
+        """(kind, size, partition or None) in disk order, gaps included."""
+        f = self.facts
+        if f is None:
+            return []
+        if f.partition_table == "none":
+            return [("whole", f.virtual_size, None)]
+        out, at = [], 0
+        for p in sorted(f.partitions, key=lambda p: p.start):
+            if p.start - at > f.virtual_size // 200:
+                out.append(("gap", p.start - at, None))
+            out.append(("part", p.size, p))
+            at = max(at, p.start + p.size)
+        if f.virtual_size - at > f.virtual_size // 200:
+            out.append(("gap", f.virtual_size - at, None))
+        return out
+
+    def render(self) -> RenderableType:
+        f = self.facts
+        if f is None:
+            return Text("reading the partition table…", style="dim")
+        segs = self.segments()
+        widths = allocate([s for _, s, _ in segs], self.size.width)
+        top, bottom = Text(no_wrap=True, overflow="crop"), Text(no_wrap=True, overflow="crop")
+        first = f.first_partition
+        for (kind, size, p), w in zip(segs, widths):
+            if w <= 0:
+                continue
+            if kind == "gap":
+                top.append(" " * w, style="on #212121")
+                bottom.append(_fit("free", w), style="#757575 on #212121")
+                continue
+            if kind == "whole":
+                fs = f.whole_disk.kind if f.whole_disk else "none"
+                colour = FS_COLOURS.get(fs, UNKNOWN_COLOUR)
+                top.append(_fit(f"whole disk: {fs}", w), style=f"bold white on {colour}")
+                bottom.append(_fit("no partition table", w), style=f"white on {colour}")
+                continue
+            colour = BIOS_BOOT_COLOUR if p.is_bios_boot else FS_COLOURS.get(p.filesystem, UNKNOWN_COLOUR)
+            fs = "BIOS boot" if p.is_bios_boot else (p.filesystem or "none")
+            mark = "▶" if p is first else ""
+            top.append(_fit(f"{mark}{p.number} {fs}", w), style=f"bold white on {colour}")
+            bottom.append(_fit(p.mountpoint or human_size(size), w), style=f"white on {colour}")
+        return Text.assemble(top, "\n", bottom)
+
+
+def _fit(label: str, width: int) -> str:
+    """label centred in width cells, cut to fit, with a one-cell edge so blocks stay apart."""
+    if width <= 1:
+        return " " * width
+    inner = width - 1
+    return label[:inner].center(inner) + "▏"

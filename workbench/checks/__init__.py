@@ -1,0 +1,108 @@
+"""The check registry: every check is a pure function of ImageFacts and the pulled GuestTree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from workbench.image.preflight import ImageFacts
+
+STATUSES = ("pass", "fail", "warn", "skip")
+SEVERITIES = ("blocker", "high", "medium", "low", "info")
+AREAS = {"limits": "Import limits", "passwords": "Passwords", "ssh": "SSH", "services": "Services",
+         "vulns": "Vulnerabilities"}
+
+
+@dataclass
+class CheckResult:
+    id: str
+    status: str
+    severity: str
+    title: str
+    detail: str
+    evidence: list[str] = field(default_factory=list)
+    fix: str | None = None
+    area: str = "limits"
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "status": self.status, "severity": self.severity, "title": self.title,
+                "detail": self.detail, "evidence": list(self.evidence), "fix": self.fix}
+
+
+@dataclass
+class Context:
+    """What checks may look at. guest is None for --quick or when the appliance failed."""
+    facts: ImageFacts
+    guest: object | None = None  # workbench.image.session.GuestReport
+    quick: bool = False
+    guest_error: str | None = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def tree(self):
+        return self.guest.tree if self.guest is not None else None
+
+    @property
+    def os(self):
+        return self.guest.os if self.guest is not None else None
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    area: str
+    severity: str
+    needs_guest: bool
+    func: Callable[["Check", Context], CheckResult]
+
+    def result(self, status: str, detail: str, evidence=(), fix: str | None = None,
+               severity: str | None = None) -> CheckResult:
+        return CheckResult(self.id, status, severity or self.severity, self.title, detail,
+                           list(evidence), fix, self.area)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(id: str, title: str, area: str, severity: str, needs_guest: bool = False):
+    """Register a check function `(check, ctx) -> CheckResult` under id."""
+    def deco(func):
+        REGISTRY[id] = Check(id, title, area, severity, needs_guest, func)
+        return func
+    return deco
+
+
+def _load() -> None:
+    from workbench.checks import limits  # noqa: F401  (registers on import)
+
+
+def all_checks() -> list[Check]:
+    _load()
+    return list(REGISTRY.values())
+
+
+def run_check(c: Check, ctx: Context) -> CheckResult:
+    if c.needs_guest and ctx.guest is None:
+        if ctx.quick:
+            why = "Skipped: --quick reads only the host-side preflight, not the guest's files."
+        elif ctx.guest_error:
+            why = f"Skipped: the guest could not be read ({ctx.guest_error})."
+        else:
+            why = "Skipped: waiting for the appliance."
+        return c.result("skip", why, severity="info")
+    if c.needs_guest and ctx.guest is not None and ctx.os is None:
+        return c.result("skip", "Skipped: no Linux root file system was found in the image.", severity="info")
+    try:
+        return c.func(c, ctx)
+    except Exception as e:  # a bug in one check must not hide the others
+        return c.result("skip", f"Internal error in this check ({type(e).__name__}: {e}); please report it.",
+                        severity="info")
+
+
+def run_checks(ctx: Context, area: str | None = None) -> list[CheckResult]:
+    return [run_check(c, ctx) for c in all_checks() if area is None or c.area == area]
+
+
+def worst_exit_code(results: list[CheckResult]) -> int:
+    return 1 if any(r.status == "fail" for r in results) else 0

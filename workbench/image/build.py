@@ -1,0 +1,383 @@
+"""Build real disk images without root or loop devices, for the sample and the tests.
+
+sfdisk writes the table into a sparse raw file; mke2fs -d / mkfs.vfat + mcopy
+/ mkfs.xfs -p populate each file system at its partition offset; debugfs fixes
+owners and modes (so no root is needed to stage root-owned files); layouts
+that need LVM or LUKS are finished inside a writable libguestfs appliance;
+qemu-img converts to the requested format.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.image.parttable import BIOS_BOOT_GUID, ESP_GUID
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+GPT_ALIASES = {
+    "linux": "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "esp": ESP_GUID, "bios": BIOS_BOOT_GUID,
+    "swap": "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", "lvm": "E6D6D379-F507-44C2-A23C-238F2A3DF928",
+    "luks": "CA7D7CCB-63ED-4C53-861C-1742536059CC",
+}
+MBR_ALIASES = {"linux": "83", "esp": "ef", "swap": "82", "lvm": "8e", "fat32": "0c", "fat16": "06",
+               "luks": "83"}
+DEFAULT_TYPE = {"ext2": "linux", "ext3": "linux", "ext4": "linux", "xfs": "linux", "fat32": "fat32",
+                "fat16": "fat16", "swap": "swap", "bios-boot": "bios", "lvm": "lvm", "luks": "luks",
+                None: "linux"}
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class Entry:
+    kind: str  # file | dir | symlink
+    data: bytes = b""
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    target: str = ""
+
+
+class Tree:
+    """Files to place in a file system, with owners and modes kept apart from the host's."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+
+    def _parents(self, path: str) -> None:
+        parts = path.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            p = "/" + "/".join(parts[:i])
+            self.entries.setdefault(p, Entry("dir", mode=0o755))
+
+    def dir(self, path: str, mode: int = 0o755, uid: int = 0, gid: int = 0) -> "Tree":
+        self._parents(path)
+        self.entries[path.rstrip("/") or "/"] = Entry("dir", mode=mode, uid=uid, gid=gid)
+        return self
+
+    def file(self, path: str, content: str | bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> "Tree":
+        self._parents(path)
+        data = content.encode() if isinstance(content, str) else content
+        self.entries[path] = Entry("file", data=data, mode=mode, uid=uid, gid=gid)
+        return self
+
+    def symlink(self, path: str, target: str) -> "Tree":
+        self._parents(path)
+        self.entries[path] = Entry("symlink", target=target, mode=0o777)
+        return self
+
+    def stage(self, root: Path) -> None:
+        """Write to root with host-friendly modes (owners and modes are fixed later)."""
+        for path in sorted(self.entries):
+            e = self.entries[path]
+            dest = root / path.lstrip("/")
+            if e.kind == "dir":
+                dest.mkdir(parents=True, exist_ok=True)
+                dest.chmod(0o755)
+            elif e.kind == "file":
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(e.data)
+                dest.chmod(0o644)
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(e.target, dest)
+
+
+@dataclass
+class Part:
+    size: int
+    fs: str | None = "ext4"  # ext2/3/4 fat16 fat32 xfs swap bios-boot lvm luks None
+    type: str | None = None  # alias (linux, esp, bios, swap, lvm) or raw MBR hex / GPT GUID
+    label: str | None = None
+    uuid: str | None = None
+    tree: Tree | None = None
+    name: str | None = None  # GPT partition name
+    partuuid: str | None = None  # GPT unique partition GUID
+    attrs: str | None = None  # sfdisk attrs, e.g. "60" (read-only), "LegacyBIOSBootable"
+    bootable: bool = False
+    ext_options: list[str] = field(default_factory=list)  # extra mke2fs -O features
+    lvs: list["LogicalVolume"] = field(default_factory=list)  # fs == "lvm"
+
+
+@dataclass
+class LogicalVolume:
+    name: str
+    size_mb: int
+    fs: str = "ext4"
+    label: str | None = None
+    uuid: str | None = None
+    tree: Tree | None = None
+
+
+@dataclass
+class Disk:
+    size: int
+    table: str = "mbr"  # mbr | gpt | none
+    parts: list[Part] = field(default_factory=list)
+    disk_id: str | None = None
+    vg: str = "vg0"
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    except FileNotFoundError:
+        raise BuildError(f"{cmd[0]} is not installed") from None
+    if proc.returncode != 0:
+        raise BuildError(f"{' '.join(cmd[:3])}... failed: {proc.stderr.strip()[:500]}")
+    return proc
+
+
+def _sfdisk_type(table: str, part: Part) -> str:
+    t = part.type or DEFAULT_TYPE.get(part.fs, "linux")
+    if table == "gpt":
+        return GPT_ALIASES.get(t, t)
+    return MBR_ALIASES.get(t, t)
+
+
+def layout(disk: Disk) -> list[int]:
+    """Start offsets: 1 MiB aligned, one after another."""
+    starts, at = [], MiB
+    for p in disk.parts:
+        starts.append(at)
+        at += p.size
+    if at > disk.size - (MiB if disk.table == "gpt" else 0):
+        raise BuildError("the partitions do not fit on the disk")
+    return starts
+
+
+def _write_table(raw: Path, disk: Disk, starts: list[int]) -> None:
+    lines = [f"label: {'dos' if disk.table == 'mbr' else 'gpt'}"]
+    if disk.disk_id:
+        lines.append(f"label-id: {disk.disk_id}")
+    for p, start in zip(disk.parts, starts):
+        spec = [f"start={start // 512}", f"size={p.size // 512}", f"type={_sfdisk_type(disk.table, p)}"]
+        if disk.table == "gpt":
+            if p.name:
+                spec.append(f'name="{p.name}"')
+            if p.partuuid:
+                spec.append(f"uuid={p.partuuid}")
+            if p.attrs:
+                spec.append(f'attrs="{p.attrs}"')
+        elif p.bootable:
+            spec.append("bootable")
+        lines.append(", ".join(spec))
+    _run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(raw)], input="\n".join(lines) + "\n")
+
+
+def _debugfs_fixups(raw: Path, offset: int, tree: Tree) -> None:
+    """Owners and modes as the Tree says, whatever user built the image."""
+    cmds = []
+    for path, e in sorted(tree.entries.items()):
+        if e.kind == "symlink":
+            continue
+        kind_bits = stat.S_IFDIR if e.kind == "dir" else stat.S_IFREG
+        q = '"' + path + '"'
+        cmds += [f"sif {q} uid {e.uid}", f"sif {q} gid {e.gid}", f"sif {q} mode 0{kind_bits | e.mode:o}"]
+    if not cmds:
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".debugfs") as script:
+        script.write("\n".join(cmds) + "\n")
+        script.flush()
+        _run(["debugfs", "-w", "-f", script.name, f"{raw}?offset={offset}"])
+
+
+def _make_ext(raw: Path, offset: int, p: Part, work: Path) -> None:
+    stage = work / f"stage-{offset}"
+    stage.mkdir()
+    if p.tree:
+        p.tree.stage(stage)
+    cmd = ["mke2fs", "-q", "-F", "-t", p.fs, "-E", f"offset={offset},root_owner=0:0", "-d", str(stage)]
+    if p.uuid:
+        cmd += ["-U", p.uuid]
+    if p.label:
+        cmd += ["-L", p.label]
+    for opt in p.ext_options:
+        cmd += ["-O", opt]
+    cmd += [str(raw), f"{p.size // 1024}k"]
+    _run(cmd, env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000", "MKE2FS_DEVICE_SECTSIZE": "512"})
+    if p.tree:
+        _debugfs_fixups(raw, offset, p.tree)
+
+
+def _make_fat(raw: Path, offset: int, p: Part) -> None:
+    bits = "32" if p.fs == "fat32" else "16"
+    cmd = ["mkfs.vfat", "-F", bits, f"--offset={offset // 512}"]
+    if p.uuid:
+        cmd += ["-i", p.uuid.replace("-", "")]
+    if p.label:
+        cmd += ["-n", p.label]
+    cmd += [str(raw), str(p.size // 1024)]
+    _run(cmd)
+    if not p.tree:
+        return
+    img = f"{raw}@@{offset}"
+    for path, e in sorted(p.tree.entries.items()):
+        if path == "/":
+            continue
+        if e.kind == "dir":
+            _run(["mmd", "-i", img, "::" + path])
+        elif e.kind == "file":
+            with tempfile.NamedTemporaryFile() as tmp:
+                tmp.write(e.data)
+                tmp.flush()
+                _run(["mcopy", "-i", img, tmp.name, "::" + path])
+
+
+def sparse_copy(src: Path, dst: Path, offset: int) -> None:
+    """Copy only the data extents of src into dst at offset (SEEK_DATA/SEEK_HOLE)."""
+    size = src.stat().st_size
+    with open(src, "rb") as fin, open(dst, "r+b") as fout:
+        fd = fin.fileno()
+        pos = 0
+        while pos < size:
+            try:
+                data = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+            fin.seek(data)
+            remaining = hole - data
+            fout.seek(offset + data)
+            while remaining:
+                chunk = fin.read(min(remaining, 4 * MiB))
+                fout.write(chunk)
+                remaining -= len(chunk)
+            pos = hole
+
+
+def _make_separate(raw: Path, offset: int, p: Part, work: Path) -> None:
+    part = work / f"part-{offset}.img"
+    with open(part, "wb") as f:
+        f.truncate(p.size)
+    if p.fs == "xfs":
+        cmd = ["mkfs.xfs", "-q", "-f"]
+        if p.uuid:
+            cmd += ["-m", f"uuid={p.uuid}"]
+        if p.label:
+            cmd += ["-L", p.label]
+        _run(cmd + [str(part)])
+    elif p.fs == "swap":
+        cmd = ["mkswap"]
+        if p.uuid:
+            cmd += ["-U", p.uuid]
+        if p.label:
+            cmd += ["-L", p.label]
+        _run(cmd + [str(part)])
+    sparse_copy(part, raw, offset)
+    part.unlink()
+
+
+def _finish_in_appliance(raw: Path, disk: Disk, starts: list[int], work: Path) -> None:
+    """LVM and LUKS need device-mapper: do them inside a writable appliance."""
+    import guestfs  # noqa: PLC0415 - only these layouts need it
+
+    from workbench.image.session import new_handle
+
+    g = new_handle()
+    g.add_drive_opts(str(raw), format="raw", readonly=False)
+    g.launch()
+    try:
+        for n, p in enumerate(disk.parts, start=1):
+            dev = f"/dev/sda{n}"
+            if p.fs == "luks":
+                g.luks_format(dev, "workbench-test", 0)
+            elif p.fs == "lvm":
+                g.pvcreate(dev)
+                g.vgcreate(disk.vg, [dev])
+                for lv in p.lvs:
+                    g.lvcreate(lv.name, disk.vg, lv.size_mb)
+                    lvdev = f"/dev/{disk.vg}/{lv.name}"
+                    g.mkfs(lv.fs, lvdev, label=lv.label) if lv.label else g.mkfs(lv.fs, lvdev)
+                    if lv.uuid:
+                        g.set_uuid(lvdev, lv.uuid)
+                    if lv.tree:
+                        tar = work / f"{lv.name}.tar"
+                        _tar_tree(lv.tree, tar)
+                        g.mount(lvdev, "/")
+                        g.tar_in(str(tar), "/", xattrs=False)
+                        g.umount_all()
+        g.shutdown()
+    finally:
+        g.close()
+    del guestfs
+
+
+def _tar_tree(tree: Tree, out: Path) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(out, "w") as tar:
+        for path, e in sorted(tree.entries.items()):
+            if path == "/":
+                continue
+            info = tarfile.TarInfo("." + path)
+            info.uid, info.gid, info.mode, info.mtime = e.uid, e.gid, e.mode, 1700000000
+            if e.kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif e.kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, e.target
+                tar.addfile(info)
+            else:
+                info.size = len(e.data)
+                tar.addfile(info, io.BytesIO(e.data))
+
+
+def build(disk: Disk, out: str | Path, fmt: str = "qcow2") -> Path:
+    """Write the image to out (atomically: a temporary name, renamed when complete)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="wb-build-", dir=out.parent) as tmp:
+        work = Path(tmp)
+        raw = work / "disk.raw"
+        with open(raw, "wb") as f:
+            f.truncate(disk.size)
+        if disk.table == "none":
+            if len(disk.parts) != 1:
+                raise BuildError("a disk without a partition table holds exactly one file system")
+            starts = [0]
+        else:
+            starts = layout(disk)
+            _write_table(raw, disk, starts)
+        needs_appliance = False
+        for p, start in zip(disk.parts, starts):
+            if p.fs in ("ext2", "ext3", "ext4"):
+                _make_ext(raw, start, p, work)
+            elif p.fs in ("fat16", "fat32"):
+                _make_fat(raw, start, p)
+            elif p.fs in ("xfs", "swap"):
+                _make_separate(raw, start, p, work)
+            elif p.fs in ("lvm", "luks"):
+                needs_appliance = True
+        if needs_appliance:
+            _finish_in_appliance(raw, disk, starts, work)
+        final = work / "final"
+        if fmt == "raw":
+            raw.rename(final)
+        else:
+            opts = {"vpc": ["-o", "subformat=dynamic,force_size=on"]}.get(fmt, [])
+            _run(["qemu-img", "convert", "-f", "raw", "-O", fmt, *opts, str(raw), str(final)])
+        final.rename(out)
+    return out
+
+
+def new_uuid(seed: str) -> str:
+    """A stable UUID for a named test or sample file system."""
+    return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "workbench:" + seed))
+
+
+def which_missing(tools=("sfdisk", "mke2fs", "debugfs", "mkfs.vfat", "mmd", "mcopy", "mkfs.xfs",
+                         "mkswap", "qemu-img")) -> list[str]:
+    return [t for t in tools if shutil.which(t) is None]

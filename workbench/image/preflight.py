@@ -1,0 +1,152 @@
+"""Host-side facts about an image, without the appliance: format, size, partitions, file systems.
+
+Everything here reads a few kilobytes of the image (through qemu-io for
+non-raw formats) and must stay well under a second for any image.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from workbench.errors import ImageError
+from workbench.image.parttable import GPT_ATTR_READ_ONLY, BIOS_BOOT_GUID, read_partition_table
+from workbench.image.qemu import ByteReader, check_path, qemu_img_info
+from workbench.image.sniff import SNIFF_RANGES, FsInfo, fat_bpb, fat_dirty, sniff
+
+
+@dataclass
+class Partition:
+    number: int
+    start: int
+    size: int
+    type: str
+    type_name: str
+    fs: FsInfo
+    name: str | None = None
+    partuuid: str | None = None
+    attributes: int = 0
+    bootable: bool = False
+    mountpoint: str | None = None
+
+    @property
+    def filesystem(self) -> str | None:
+        return self.fs.kind
+
+    @property
+    def is_bios_boot(self) -> bool:
+        return self.type.upper() == BIOS_BOOT_GUID
+
+    @property
+    def read_only_attribute(self) -> bool:
+        return bool(self.attributes & GPT_ATTR_READ_ONLY)
+
+    @property
+    def device(self) -> str:
+        """The name the libguestfs appliance gives this partition."""
+        return f"/dev/sda{self.number}"
+
+    def to_json(self) -> dict:
+        return {
+            "number": self.number, "start": self.start, "size": self.size, "type": self.type,
+            "type_name": self.type_name, "name": self.name, "partuuid": self.partuuid,
+            "attributes": self.attributes, "bootable": self.bootable,
+            "filesystem": self.fs.kind, "label": self.fs.label, "uuid": self.fs.uuid,
+            "free": self.fs.free, "mountpoint": self.mountpoint,
+        }
+
+
+@dataclass
+class ImageFacts:
+    path: str
+    format: str
+    virtual_size: int
+    actual_size: int | None = None
+    backing_chain: list[str] = field(default_factory=list)
+    corrupt: bool = False
+    dirty: bool = False
+    format_detail: dict = field(default_factory=dict)
+    partition_table: str = "none"
+    sector_size: int = 512
+    mbr_kind: str | None = None
+    disk_id: str | None = None
+    partitions: list[Partition] = field(default_factory=list)
+    whole_disk: FsInfo | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def first_partition(self) -> Partition | None:
+        """First by position on disk, as the platform counts it (not by number)."""
+        return min(self.partitions, key=lambda p: p.start, default=None)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path, "format": self.format, "virtual_size": self.virtual_size,
+            "actual_size": self.actual_size, "backing_chain": self.backing_chain,
+            "corrupt": self.corrupt, "dirty": self.dirty,
+            "partition_table": self.partition_table, "sector_size": self.sector_size,
+            "mbr_kind": self.mbr_kind, "disk_id": self.disk_id,
+            "partitions": [p.to_json() for p in self.partitions],
+            "whole_disk_filesystem": self.whole_disk.kind if self.whole_disk else None,
+            "warnings": self.warnings,
+        }
+
+
+def _sniff_at(reader: ByteReader, bases: list[int]) -> list[FsInfo]:
+    ranges = [(base + off, n) for base in bases for off, n in SNIFF_RANGES]
+    data = reader.read_many(ranges)
+    infos = []
+    for i, _base in enumerate(bases):
+        chunk = data[i * len(SNIFF_RANGES):(i + 1) * len(SNIFF_RANGES)]
+        infos.append(sniff({off: d for (off, _), d in zip(SNIFF_RANGES, chunk)}))
+    fats = [(info, base) for info, base in zip(infos, bases) if info.kind in ("fat16", "fat32")]
+    if fats:
+        heads = reader.read_many([(base + info.fat_table_offset, 8) for info, base in fats])
+        for (info, _), head in zip(fats, heads):
+            info.unclean_reasons.extend(fat_dirty(info.kind, head))
+            info.clean = not info.unclean_reasons
+    return infos
+
+
+def preflight(path: str) -> ImageFacts:
+    """Facts about the image; raises ImageError with one sentence when it cannot be read."""
+    st = check_path(path)
+    info = qemu_img_info(path)
+    if info.encrypted:
+        raise ImageError(f"{path} is an encrypted {info.format} image; decrypt it first "
+                         "(qemu-img convert --object secret,... -O qcow2) and review the copy")
+    size = info.virtual_size
+    if size <= 0 and st.st_size:
+        raise ImageError(f"{path}: qemu-img reports a virtual size of 0 bytes")
+    facts = ImageFacts(
+        path=path, format=info.format, virtual_size=size, actual_size=info.actual_size,
+        backing_chain=info.backing_chain, corrupt=info.corrupt, dirty=info.dirty,
+        format_detail=info.format_detail,
+    )
+    reader = ByteReader(path, info.format, size)
+    disk_fs = _sniff_at(reader, [0])[0]
+    table = read_partition_table(reader, fat_at_zero=fat_bpb(reader.read(0, 512)) is not None)
+    facts.partition_table = table.kind
+    facts.sector_size = table.sector_size
+    facts.mbr_kind = table.mbr_kind
+    facts.disk_id = table.disk_id
+    facts.warnings.extend(table.warnings)
+    data_parts = [p for p in table.partitions if not p.container]
+    if table.kind == "none":
+        if disk_fs.kind is None:
+            raise ImageError(f"{path} holds neither a partition table nor a file system the workbench "
+                             "recognises; is it a disk image?")
+        facts.whole_disk = disk_fs
+        return facts
+    infos = _sniff_at(reader, [p.start for p in data_parts])
+    for raw, fs in zip(data_parts, infos):
+        facts.partitions.append(Partition(
+            number=raw.number, start=raw.start, size=raw.size, type=raw.type, type_name=raw.type_name,
+            fs=fs, name=raw.name, partuuid=raw.uuid, attributes=raw.attributes, bootable=raw.bootable,
+        ))
+    facts.partitions.sort(key=lambda p: p.number)
+    return facts

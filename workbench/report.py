@@ -1,0 +1,84 @@
+"""Renderings of a review: terminal text (colour on a tty) and the check JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from workbench.checks import AREAS
+from workbench.review import Review
+from workbench.units import human_size
+
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
+
+
+def to_json_text(review: Review) -> str:
+    return json.dumps(review.to_json(), indent=2)
+
+
+def partition_line(p) -> Text:
+    line = Text(f"  {p.number:>2}  ")
+    line.append(f"{(p.filesystem or 'none'):<9}", style="bold")
+    line.append(f"{human_size(p.size):>10}  {p.type_name}")
+    if p.fs.label:
+        line.append(f"  label={p.fs.label}")
+    if p.mountpoint:
+        line.append(f"  on {p.mountpoint}", style="cyan")
+    return line
+
+
+def print_text(review: Review, out: TextIO | None = None, color: bool | None = None) -> None:
+    """Everything from the image goes in as plain Text: no markup is ever interpreted."""
+    out = out or sys.stdout
+    console = Console(file=out, highlight=False, markup=False, emoji=False,
+                      force_terminal=color, no_color=(color is False), soft_wrap=True)
+    f = review.facts
+    head = Text(f.name, style="bold")
+    head.append(f"  {f.format}, {human_size(f.virtual_size)} virtual, ")
+    head.append(f"{f.partition_table.upper()}" if f.partition_table != "none" else "no partition table")
+    console.print(head)
+    for p in f.partitions:
+        console.print(partition_line(p))
+    if f.whole_disk:
+        console.print(Text(f"  whole disk: {f.whole_disk.kind}"))
+    if review.guest and review.guest.os:
+        o = review.guest.os
+        console.print(Text(f"  OS: {o.pretty_name or o.distro or 'unknown'} · family {o.family or '?'} · "
+                           f"init {o.init or '?'} · network {o.network or '?'} · first partition on "
+                           f"{o.first_partition_mountpoint or 'not mounted'}"))
+    elif review.quick:
+        console.print(Text("  OS: not read (--quick)", style="dim"))
+    area = None
+    for r in review.results:
+        if r.area != area:
+            area = r.area
+            console.print()
+            console.print(Text(AREAS.get(area, area), style="bold underline"))
+        line = Text("  ")
+        line.append(f"{STATUS_LABEL[r.status]:<5}", style=STATUS_STYLE[r.status])
+        line.append(f" {r.id:<32} ", style="bold" if r.status == "fail" else "")
+        line.append(r.detail)
+        console.print(line)
+        if r.status in ("fail", "warn"):
+            for ev in r.evidence[:20]:
+                console.print(Text(f"         · {ev}", style="dim"))
+            if len(r.evidence) > 20:
+                console.print(Text(f"         · … and {len(r.evidence) - 20} more", style="dim"))
+            if r.fix:
+                console.print(Text(f"         fix: {r.fix}", style="cyan"))
+    c = review.counts()
+    console.print()
+    summary = Text("Result: ")
+    summary.append(f"{c['fail']} failed", style="bold red" if c["fail"] else "")
+    summary.append(f", {c['warn']} warnings, {c['pass']} passed, {c['skip']} skipped")
+    console.print(summary)
+
+
+def summary_line(review: Review) -> str:
+    c = review.counts()
+    return f"{review.facts.path}: {c['fail']} failed, {c['warn']} warnings, {c['pass']} passed, {c['skip']} skipped"

@@ -1,0 +1,71 @@
+"""One image's review: preflight, the guest session, the checks, the check JSON document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from workbench import __version__
+from workbench.checks import CheckResult, Context, run_checks
+from workbench.errors import GuestError
+from workbench.image.preflight import ImageFacts, preflight
+from workbench.image.session import GuestReport, GuestSession, Progress
+
+CHECK_SCHEMA = "workbench.check/1"
+
+
+@dataclass
+class Review:
+    facts: ImageFacts
+    guest: GuestReport | None = None
+    quick: bool = False
+    guest_error: str | None = None
+    options: dict = field(default_factory=dict)
+    results: list[CheckResult] = field(default_factory=list)
+
+    def context(self) -> Context:
+        return Context(self.facts, self.guest, self.quick, self.guest_error, self.options)
+
+    def run(self) -> list[CheckResult]:
+        self.results = run_checks(self.context())
+        return self.results
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(r.status == "fail" for r in self.results) else 0
+
+    def counts(self) -> dict[str, int]:
+        out = {"pass": 0, "fail": 0, "warn": 0, "skip": 0}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_json(self) -> dict:
+        os_json = self.guest.os.to_json() if self.guest and self.guest.os else None
+        doc = {
+            "schema": CHECK_SCHEMA,
+            "workbench_version": __version__,
+            "image": self.facts.to_json(),
+            "os": os_json,
+            "checks": [r.to_json() for r in self.results],
+        }
+        if self.guest is not None:
+            doc["guest"] = {"accel": self.guest.accel, "root_device": self.guest.root_device,
+                            "mounts": [{"device": m.device, "mountpoint": m.mountpoint} for m in self.guest.mounts],
+                            "notes": self.guest.notes}
+        return doc
+
+
+def review_image(path: str, quick: bool = False, progress: Callable[[Progress], None] | None = None,
+                 notify: Callable[[str], None] | None = None, options: dict | None = None) -> Review:
+    """The whole headless review. Raises WorkbenchError (one sentence) when the image cannot be opened."""
+    facts = preflight(path)
+    review = Review(facts, quick=quick, options=options or {})
+    if not quick:
+        with GuestSession(facts, progress, notify) as session:
+            review.guest = session.open()
+    review.run()
+    return review
+
+
+__all__ = ["Review", "review_image", "GuestError", "CHECK_SCHEMA"]
