@@ -79,9 +79,9 @@ class OverviewScreen(Screen):
             t.append(f"\n{printable(w)}", style="yellow")
         self.query_one("#image-facts", Static).update(t)
         self.query_one("#partition-map", PartitionMap).facts = facts
-        self._fill_partitions(facts)
+        self._fill_partitions(facts, None)
 
-    def _fill_partitions(self, facts: ImageFacts) -> None:
+    def _fill_partitions(self, facts: ImageFacts, report: GuestReport | None) -> None:
         table = self.query_one("#partitions", DataTable)
         table.clear()
         first = facts.first_partition
@@ -89,12 +89,15 @@ class OverviewScreen(Screen):
             fs = "BIOS boot" if p.is_bios_boot else (p.filesystem or "none")
             num = Text(f"{p.number}▶" if p is first else str(p.number), style="bold" if p is first else "")
             table.add_row(num, human_size(p.start), human_size(p.size), printable(p.type_name, 24), fs,
-                          printable(p.fs.label or p.name or "", 20), printable(p.mountpoint or "", 24),
+                          printable(p.fs.label or p.name or "", 20),
+                          printable((report.mountpoint(p.device) if report else None) or "", 24),
                           key=str(p.number))
         if facts.whole_disk:
             table.add_row("–", "0", human_size(facts.virtual_size), "whole disk", facts.whole_disk.kind or "none",
                           printable(facts.whole_disk.label or "", 20), "", key="whole")
-        self.query_one("#partition-map", PartitionMap).refresh()
+        pmap = self.query_one("#partition-map", PartitionMap)
+        pmap.mountpoints = {p.number: report.mountpoint(p.device) for p in facts.partitions} if report else {}
+        pmap.refresh()
 
     def show_guest(self, report: GuestReport, facts: ImageFacts) -> None:
         o = report.os
@@ -109,7 +112,7 @@ class OverviewScreen(Screen):
             t.append(f"\nroot {report.root_device} · first partition on "
                      f"{printable(o.first_partition_mountpoint or 'not mounted')}")
         self.query_one("#os-facts", Static).update(t)
-        self._fill_partitions(facts)
+        self._fill_partitions(facts, report)
 
     def show_results(self, results: list[CheckResult]) -> None:
         table = self.query_one("#limits", DataTable)

@@ -8,17 +8,15 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from workbench.image.preflight import ImageFacts
-from workbench.units import human_size
+from workbench.units import human_size, printable
 
-FS_COLOURS = {
-    "ext2": "#2e7d32", "ext3": "#2e7d32", "ext4": "#2e7d32", "fat32": "#1565c0", "fat16": "#6a1b9a",
-    "fat12": "#6a1b9a", "ufs1": "#00695c", "ufs2": "#00695c", "xfs": "#ad1457", "btrfs": "#ad1457",
-    "swap": "#546e7a", "lvm2": "#4527a0", "luks": "#6d4c41", "ntfs": "#ad1457", "squashfs": "#ad1457",
-    "iso9660": "#ad1457",
-}
-BIOS_BOOT_COLOUR = "#f9a825"
-UNKNOWN_COLOUR = "#424242"
+# The first partition is coloured by the verdict on it; the others alternate neutral shades.
+FIRST_OK = "#2e7d32"
+FIRST_REJECTED = "#c62828"
+OTHERS = ("#1e5f8c", "#37474f")
+GAP = "#212121"
 MIN_BLOCK = 3
+ACCEPTED = {"fat32", "ext2", "ext3", "ext4", "ufs1", "ufs2"}
 
 
 def allocate(sizes: list[int], width: int, minimum: int = MIN_BLOCK) -> list[int]:
@@ -39,7 +37,10 @@ def allocate(sizes: list[int], width: int, minimum: int = MIN_BLOCK) -> list[int
 
 
 class PartitionMap(Widget):
-    """Two lines: number and file system, then mountpoint or size, in each partition's block."""
+    """Two lines: number and file system, then mountpoint or size, in each partition's block.
+
+    The first partition (▶) is green when the platform can write to its file system, red when not.
+    """
 
     DEFAULT_CSS = """
     PartitionMap { height: 2; }
@@ -47,6 +48,10 @@ class PartitionMap(Widget):
 
     facts: reactive[ImageFacts | None] = reactive(None, layout=False)
     """The image whose partitions are drawn; None until preflight is done."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.mountpoints: dict[int, str | None] = {}
 
     def segments(self) -> list[tuple[str, int, object]]:
         """(kind, size, partition or None) in disk order, gaps included."""
@@ -73,24 +78,30 @@ class PartitionMap(Widget):
         widths = allocate([s for _, s, _ in segs], self.size.width)
         top, bottom = Text(no_wrap=True, overflow="crop"), Text(no_wrap=True, overflow="crop")
         first = f.first_partition
+        others = 0
         for (kind, size, p), w in zip(segs, widths):
             if w <= 0:
                 continue
             if kind == "gap":
-                top.append(" " * w, style="on #212121")
-                bottom.append(_fit("free", w), style="#757575 on #212121")
+                top.append(" " * w, style=f"on {GAP}")
+                bottom.append(_fit("free", w), style=f"#9e9e9e on {GAP}")
                 continue
             if kind == "whole":
                 fs = f.whole_disk.kind if f.whole_disk else "none"
-                colour = FS_COLOURS.get(fs, UNKNOWN_COLOUR)
-                top.append(_fit(f"whole disk: {fs}", w), style=f"bold white on {colour}")
-                bottom.append(_fit("no partition table", w), style=f"white on {colour}")
+                top.append(_fit(f"whole disk: {fs}", w), style=f"bold white on {FIRST_REJECTED}")
+                bottom.append(_fit("no partition table", w), style=f"white on {FIRST_REJECTED}")
                 continue
-            colour = BIOS_BOOT_COLOUR if p.is_bios_boot else FS_COLOURS.get(p.filesystem, UNKNOWN_COLOUR)
+            if p is first:
+                ok = p.filesystem in ACCEPTED and not p.is_bios_boot
+                colour = FIRST_OK if ok else FIRST_REJECTED
+            else:
+                colour = OTHERS[others % 2]
+                others += 1
             fs = "BIOS boot" if p.is_bios_boot else (p.filesystem or "none")
             mark = "▶" if p is first else ""
             top.append(_fit(f"{mark}{p.number} {fs}", w), style=f"bold white on {colour}")
-            bottom.append(_fit(p.mountpoint or human_size(size), w), style=f"white on {colour}")
+            bottom.append(_fit(printable(self.mountpoints.get(p.number) or human_size(size)), w),
+                          style=f"white on {colour}")
         return Text.assemble(top, "\n", bottom)
 
 

@@ -28,7 +28,7 @@ case "$distro" in
     *) kernel_pkg=linux-image-$arch ;;
 esac
 
-PACKAGES="libguestfs-tools python3-guestfs $kernel_pkg qemu-utils qemu-system-x86 \
+PACKAGES="libguestfs-tools libguestfs-xfs python3-guestfs $kernel_pkg qemu-utils qemu-system-x86 \
 bubblewrap e2fsprogs fdisk gdisk dosfstools mtools xfsprogs python3-venv \
 openssh-client busybox"
 

@@ -151,7 +151,7 @@ class WorkbenchApp(App[int]):
         text = str(error) if isinstance(error, WorkbenchError) else f"Unexpected error: {type(error).__name__}: {error}"
         self._launch_started = None
         if event.worker.group == "preflight":
-            self.push_screen(ErrorModal("The image cannot be opened", text), lambda _: self.exit(2))
+            self.push_screen(ErrorModal("The image cannot be opened", text), lambda _: self.exit(2, return_code=2))
             return
         if self.review is not None:
             self.review.guest_error = text

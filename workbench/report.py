@@ -11,7 +11,7 @@ from rich.text import Text
 
 from workbench.checks import AREAS
 from workbench.review import Review
-from workbench.units import human_size
+from workbench.units import human_size, printable
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
@@ -21,14 +21,14 @@ def to_json_text(review: Review) -> str:
     return json.dumps(review.to_json(), indent=2)
 
 
-def partition_line(p) -> Text:
+def partition_line(p, mountpoint: str | None) -> Text:
     line = Text(f"  {p.number:>2}  ")
     line.append(f"{(p.filesystem or 'none'):<9}", style="bold")
     line.append(f"{human_size(p.size):>10}  {p.type_name}")
     if p.fs.label:
         line.append(f"  label={p.fs.label}")
-    if p.mountpoint:
-        line.append(f"  on {p.mountpoint}", style="cyan")
+    if mountpoint:
+        line.append(f"  on {printable(mountpoint)}", style="cyan")
     return line
 
 
@@ -43,7 +43,7 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
     head.append(f"{f.partition_table.upper()}" if f.partition_table != "none" else "no partition table")
     console.print(head)
     for p in f.partitions:
-        console.print(partition_line(p))
+        console.print(partition_line(p, review.mountpoint(p.device)))
     if f.whole_disk:
         console.print(Text(f"  whole disk: {f.whole_disk.kind}"))
     if review.guest and review.guest.os:

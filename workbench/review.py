@@ -40,12 +40,15 @@ class Review:
             out[r.status] = out.get(r.status, 0) + 1
         return out
 
+    def mountpoint(self, device: str) -> str | None:
+        return self.guest.mountpoint(device) if self.guest is not None else None
+
     def to_json(self) -> dict:
         os_json = self.guest.os.to_json() if self.guest and self.guest.os else None
         doc = {
             "schema": CHECK_SCHEMA,
             "workbench_version": __version__,
-            "image": self.facts.to_json(),
+            "image": self.facts.to_json(self.mountpoint),
             "os": os_json,
             "checks": [r.to_json() for r in self.results],
         }

@@ -108,6 +108,7 @@ class Part:
     bootable: bool = False
     ext_options: list[str] = field(default_factory=list)  # extra mke2fs -O features
     lvs: list["LogicalVolume"] = field(default_factory=list)  # fs == "lvm"
+    logical: list["Part"] = field(default_factory=list)  # inside an MBR extended partition (type "05")
 
 
 @dataclass
@@ -157,6 +158,17 @@ def layout(disk: Disk) -> list[int]:
     return starts
 
 
+def logical_layout(container: Part, start: int) -> list[int]:
+    """Logical partitions inside an extended one, each after a 1 MiB gap for its EBR."""
+    starts, at = [], start + MiB
+    for lp in container.logical:
+        starts.append(at)
+        at += lp.size + MiB
+    if at - MiB > start + container.size:
+        raise BuildError("the logical partitions do not fit in the extended partition")
+    return starts
+
+
 def _write_table(raw: Path, disk: Disk, starts: list[int]) -> None:
     lines = [f"label: {'dos' if disk.table == 'mbr' else 'gpt'}"]
     if disk.disk_id:
@@ -173,6 +185,8 @@ def _write_table(raw: Path, disk: Disk, starts: list[int]) -> None:
         elif p.bootable:
             spec.append("bootable")
         lines.append(", ".join(spec))
+        for lp, lstart in zip(p.logical, logical_layout(p, start) if p.logical else []):
+            lines.append(f"start={lstart // 512}, size={lp.size // 512}, type={_sfdisk_type('mbr', lp)}")
     _run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(raw)], input="\n".join(lines) + "\n")
 
 
@@ -214,6 +228,8 @@ def _make_ext(raw: Path, offset: int, p: Part, work: Path) -> None:
 def _make_fat(raw: Path, offset: int, p: Part) -> None:
     bits = "32" if p.fs == "fat32" else "16"
     cmd = ["mkfs.vfat", "-F", bits, f"--offset={offset // 512}"]
+    if bits == "32" and p.size < GiB:
+        cmd += ["-s", "1"]  # enough clusters for a valid FAT32 (mtools insists) on a small ESP
     if p.uuid:
         cmd += ["-i", p.uuid.replace("-", "")]
     if p.label:
@@ -281,13 +297,9 @@ def _make_separate(raw: Path, offset: int, p: Part, work: Path) -> None:
 
 def _finish_in_appliance(raw: Path, disk: Disk, starts: list[int], work: Path) -> None:
     """LVM and LUKS need device-mapper: do them inside a writable appliance."""
-    import guestfs  # noqa: PLC0415 - only these layouts need it
+    from workbench.image.session import launch
 
-    from workbench.image.session import new_handle
-
-    g = new_handle()
-    g.add_drive_opts(str(raw), format="raw", readonly=False)
-    g.launch()
+    g, _ = launch(lambda h: h.add_drive_opts(str(raw), format="raw", readonly=False))
     try:
         for n, p in enumerate(disk.parts, start=1):
             dev = f"/dev/sda{n}"
@@ -299,6 +311,9 @@ def _finish_in_appliance(raw: Path, disk: Disk, starts: list[int], work: Path) -
                 for lv in p.lvs:
                     g.lvcreate(lv.name, disk.vg, lv.size_mb)
                     lvdev = f"/dev/{disk.vg}/{lv.name}"
+                    if lv.fs == "swap":
+                        g.mkswap(lvdev, label=lv.label) if lv.label else g.mkswap(lvdev)
+                        continue
                     g.mkfs(lv.fs, lvdev, label=lv.label) if lv.label else g.mkfs(lv.fs, lvdev)
                     if lv.uuid:
                         g.set_uuid(lvdev, lv.uuid)
@@ -311,7 +326,6 @@ def _finish_in_appliance(raw: Path, disk: Disk, starts: list[int], work: Path) -
         g.shutdown()
     finally:
         g.close()
-    del guestfs
 
 
 def _tar_tree(tree: Tree, out: Path) -> None:
@@ -352,7 +366,11 @@ def build(disk: Disk, out: str | Path, fmt: str = "qcow2") -> Path:
             starts = layout(disk)
             _write_table(raw, disk, starts)
         needs_appliance = False
-        for p, start in zip(disk.parts, starts):
+        placed = list(zip(disk.parts, starts))
+        for p, start in list(placed):
+            if p.logical:
+                placed += list(zip(p.logical, logical_layout(p, start)))
+        for p, start in placed:
             if p.fs in ("ext2", "ext3", "ext4"):
                 _make_ext(raw, start, p, work)
             elif p.fs in ("fat16", "fat32"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from workbench.errors import ImageError
 from workbench.image.parttable import GPT_ATTR_READ_ONLY, BIOS_BOOT_GUID, read_partition_table
-from workbench.image.qemu import ByteReader, check_path, qemu_img_info
+from workbench.image.qemu import ByteReader, check_path, qemu_img_check, qemu_img_info
 from workbench.image.sniff import SNIFF_RANGES, FsInfo, fat_bpb, fat_dirty, sniff
 
 
@@ -27,7 +27,6 @@ class Partition:
     partuuid: str | None = None
     attributes: int = 0
     bootable: bool = False
-    mountpoint: str | None = None
 
     @property
     def filesystem(self) -> str | None:
@@ -46,13 +45,13 @@ class Partition:
         """The name the libguestfs appliance gives this partition."""
         return f"/dev/sda{self.number}"
 
-    def to_json(self) -> dict:
+    def to_json(self, mountpoint: str | None = None) -> dict:
         return {
             "number": self.number, "start": self.start, "size": self.size, "type": self.type,
             "type_name": self.type_name, "name": self.name, "partuuid": self.partuuid,
             "attributes": self.attributes, "bootable": self.bootable,
             "filesystem": self.fs.kind, "label": self.fs.label, "uuid": self.fs.uuid,
-            "free": self.fs.free, "mountpoint": self.mountpoint,
+            "free": self.fs.free, "mountpoint": mountpoint,
         }
 
 
@@ -83,14 +82,15 @@ class ImageFacts:
     def name(self) -> str:
         return os.path.basename(self.path)
 
-    def to_json(self) -> dict:
+    def to_json(self, mountpoint=lambda device: None) -> dict:
+        """mountpoint: where the guest mounts a device (from the guest report), if known."""
         return {
             "path": self.path, "format": self.format, "virtual_size": self.virtual_size,
             "actual_size": self.actual_size, "backing_chain": self.backing_chain,
             "corrupt": self.corrupt, "dirty": self.dirty,
             "partition_table": self.partition_table, "sector_size": self.sector_size,
             "mbr_kind": self.mbr_kind, "disk_id": self.disk_id,
-            "partitions": [p.to_json() for p in self.partitions],
+            "partitions": [p.to_json(mountpoint(p.device)) for p in self.partitions],
             "whole_disk_filesystem": self.whole_disk.kind if self.whole_disk else None,
             "warnings": self.warnings,
         }
@@ -119,6 +119,7 @@ def preflight(path: str) -> ImageFacts:
     if info.encrypted:
         raise ImageError(f"{path} is an encrypted {info.format} image; decrypt it first "
                          "(qemu-img convert --object secret,... -O qcow2) and review the copy")
+    leaks = qemu_img_check(path, info.format)
     size = info.virtual_size
     if size <= 0 and st.st_size:
         raise ImageError(f"{path}: qemu-img reports a virtual size of 0 bytes")
@@ -127,6 +128,8 @@ def preflight(path: str) -> ImageFacts:
         backing_chain=info.backing_chain, corrupt=info.corrupt, dirty=info.dirty,
         format_detail=info.format_detail,
     )
+    if leaks:
+        facts.warnings.append(f"qemu-img check: {leaks} leaked clusters (harmless; qemu-img check -r leaks frees them)")
     reader = ByteReader(path, info.format, size)
     disk_fs = _sniff_at(reader, [0])[0]
     table = read_partition_table(reader, fat_at_zero=fat_bpb(reader.read(0, 512)) is not None)

@@ -200,7 +200,8 @@ def _fat(blocks, b0):
     if bpb is None:
         return None
     clusters = bpb["clusters"]
-    kind = "fat12" if clusters < 4085 else "fat16" if clusters < 65525 else "fat32"
+    # Linux decides by layout (a FAT32 BPB has no 16-bit FAT size), not by cluster count.
+    kind = "fat32" if bpb["fatsz16"] == 0 else "fat12" if clusters < 4085 else "fat16"
     if kind == "fat32":
         vol_id, label = struct.unpack_from("<I", b0, 67)[0], _text(b0[71:82])
     else:

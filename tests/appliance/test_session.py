@@ -1,0 +1,68 @@
+"""The real appliance on built images: fast inspection, mounts, the trial write, pulled files."""
+
+import os
+
+import pytest
+
+from tests.conftest import sha256
+from workbench.image.preflight import preflight
+from workbench.image.session import GuestSession
+
+pytestmark = pytest.mark.appliance
+
+
+def test_centos_sample(guest, built):
+    facts, r = guest("sample")
+    o = r.os
+    assert (o.distro, o.version, o.family, o.init, o.network) == ("centos", "7.9", "rhel", "systemd", "sysconfig")
+    assert o.first_partition_mountpoint == "/boot"
+    assert r.root_device == "/dev/sda2"
+    assert [(m.device, m.mountpoint) for m in r.mounts] == [("/dev/sda2", "/"), ("/dev/sda1", "/boot")]
+    assert [r.mountpoint(p.device) for p in facts.partitions] == ["/boot", "/"]
+    assert r.trial_write.ok is True and r.trial_write.free_bytes > 500 << 20
+    # /etc pulled whole with owners and modes; the rc.d layout behind the /etc/init.d link
+    shadow = r.tree.node("/etc/shadow")
+    assert shadow.kind == "file" and shadow.mode == 0o000 and shadow.uid == 0
+    assert r.tree.read_text("/etc/shadow").startswith("root:$6$")
+    assert r.tree.resolve("/etc/init.d/network") == "/etc/rc.d/init.d/network"
+    assert r.tree.node("/etc/ssh/ssh_host_rsa_key").gid == 997
+    assert r.tree.resolve("/sbin/init") == "/usr/lib/systemd/systemd"
+    assert r.tree.is_file("/usr/lib/systemd/system/sshd.service")
+    assert r.tree.node("/home/admin/.ssh/id_ed25519") is None  # not pulled by this issue's checks
+    assert r.notes == []
+
+
+def test_lvm_root_with_xfs_boot(guest):
+    facts, r = guest("lvm-centos7")
+    assert r.root_device == "/dev/centos/root"
+    assert ("/dev/sda1", "/boot") in [(m.device, m.mountpoint) for m in r.mounts]
+    assert r.os.first_partition_mountpoint == "/boot" and r.os.family == "rhel"
+    # xfs is not a file system the platform writes to, but the appliance can: the trial write succeeds
+    assert r.trial_write.ok is True
+
+
+def test_gpt_esp_first_debian(guest):
+    facts, r = guest("gpt-esp-debian")
+    assert r.os.distro == "debian" and r.os.network == "ifupdown" and r.os.version == "12"
+    assert r.os.first_partition_mountpoint == "/boot/efi"
+    assert r.trial_write.ok is True  # FAT32 written on the overlay
+    assert r.tree.read_text("/etc/os-release").startswith("PRETTY_NAME=\"Debian")  # link into /usr/lib
+
+
+def test_whole_disk_filesystem(guest):
+    facts, r = guest("whole-disk-ext4")
+    assert r.root_device == "/dev/sda" and r.os.distro == "alpine"
+    assert r.trial_write is None  # no first partition to try
+
+
+def test_the_image_is_never_written(built, guest):
+    path = built("sample")
+    before = sha256(path)
+    facts = preflight(str(path))
+    with GuestSession(facts) as s:
+        s.start()
+        s.g.mount(facts.partitions[0].device, "/")  # even a read-write mount only reaches the overlay
+        s.g.write("/scribble", b"x")
+        s.g.umount_all()
+    assert sha256(path) == before
+    assert not any(n.startswith("wb-pull") for n in os.listdir("/tmp"))

@@ -1,0 +1,76 @@
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.images import image_path  # noqa: E402
+
+# Under TCG one launch takes 12-15 s: every appliance fixture is session-scoped.
+_reports: dict = {}
+
+
+@pytest.fixture(scope="session")
+def built():
+    """built(name) -> Path of a catalogue image (built once, cached between runs)."""
+    return lambda name: image_path(name)
+
+
+@pytest.fixture(scope="session")
+def guest():
+    """guest(name) -> (ImageFacts, GuestReport) from one real appliance launch per image."""
+    from workbench.image.preflight import preflight
+    from workbench.image.session import GuestSession
+
+    def get(name: str):
+        if name not in _reports:
+            path = str(image_path(name))
+            facts = preflight(path)
+            notices: list[str] = []
+            with GuestSession(facts, notify=notices.append) as s:
+                report = s.open()
+            _reports[name] = (facts, report, notices)
+        return _reports[name][:2]
+
+    return get
+
+
+def sha256(path) -> str:
+    """Hash of size, mtime and every data extent (holes skipped, so sparse images hash fast)."""
+    h = hashlib.sha256()
+    st = os.stat(path)
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    with open(path, "rb") as f:
+        fd, pos = f.fileno(), 0
+        while pos < st.st_size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            f.seek(start)
+            h.update(start.to_bytes(8, "little"))
+            for _ in range(start, end, 1 << 20):
+                h.update(f.read(min(1 << 20, end - f.tell())))
+            pos = end
+    return h.hexdigest()
+
+
+def workbench_cmd() -> list[str]:
+    return [sys.executable, "-m", "workbench"]
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run the real CLI in a subprocess; returns CompletedProcess."""
+    import subprocess
+
+    def run(*args, cwd=None, env=None):
+        return subprocess.run(workbench_cmd() + [str(a) for a in args], capture_output=True, text=True,
+                              cwd=cwd or tmp_path, env={**os.environ, **(env or {})}, timeout=300)
+
+    return run

@@ -1,0 +1,14 @@
+"""One snapshot per screen (SVG under tests/tui/__snapshots__); update with --snapshot-update."""
+
+import pytest
+
+from tests.tui.helpers import report_opener, settle
+from workbench.app import make_app
+from workbench.image.preflight import preflight
+
+
+@pytest.mark.appliance
+def test_overview_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    assert snap_compare(app, terminal_size=(100, 34), run_before=settle)
