@@ -122,3 +122,6 @@ async def test_palette_offers_the_screen_actions(built):
         assert app.focused.id == "partitions"
         await pilot.press("l")
         assert app.focused.id == "limits"
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0 and not app.is_running

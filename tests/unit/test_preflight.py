@@ -37,6 +37,12 @@ def test_gpt_with_esp_first(built):
     assert f.first_partition is esp
 
 
+def test_hybrid_mbr_is_read_as_gpt(built):
+    f = preflight(str(built("gpt-hybrid")))
+    assert f.partition_table == "gpt" and f.mbr_kind == "hybrid"
+    assert [p.filesystem for p in f.partitions] == ["fat32", "ext4"]
+
+
 def test_gpt_bios_boot_and_attributes(built):
     f = preflight(str(built("bios-boot-first")))
     assert f.partitions[0].type == BIOS_BOOT_GUID and f.partitions[0].is_bios_boot
