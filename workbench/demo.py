@@ -4,6 +4,7 @@ Importable by the limits (MBR, ext4 /boot first, 8 GiB virtual) but not safe
 as it stands: a default root password never forced to change, an md5-crypt
 account, baked-in SSH host keys and authorized_keys, a user's private key,
 root login over SSH with empty passwords allowed, and telnet through xinetd.
+Its rpm database has a bash still open to Shellshock (CVE-2014-7169).
 It is a review sample, not a bootable system (the kernel is a placeholder).
 """
 
@@ -14,13 +15,22 @@ import tempfile
 from pathlib import Path
 
 from workbench import crypt
-from workbench.image.build import Disk, Part, Tree, build, new_uuid
+from workbench.image.build import BuildError, Disk, Part, Tree, build, new_uuid, rpm_database
 from workbench.units import GiB
 
 BOOT_UUID = "9b2c3a4e-7f1d-4c6b-8a2e-5d0f1e2a3b4c"
 ROOT_UUID = "3f6e8d1a-2b4c-4e5f-9a7b-8c9d0e1f2a3b"
 KERNEL = "3.10.0-1160.el7.x86_64"
 SAMPLE_SIZE = 8 * GiB
+SAMPLE_PACKAGES = [
+    ("bash", "4.2.45", "5.el7_0.2", None),  # before the CVE-2014-7169 fix
+    ("openssh-server", "7.4p1", "21.el7", None),
+    ("openssl-libs", "1.0.2k", "19.el7", 1),
+    ("xz-libs", "5.2.2", "1.el7", None),
+    ("kernel", "3.10.0", "1160.el7", None),
+    ("xinetd", "2.3.15", "14.el7", 2),
+    ("telnet-server", "0.17", "66.el7", 1),
+]
 
 
 def _ssh_keypair(kind: str, comment: str) -> tuple[str, str]:
@@ -201,6 +211,12 @@ service telnet
     t.file("/etc/yum.repos.d/CentOS-Base.repo", "[base]\nname=CentOS-$releasever - Base\n"
                                                 "mirrorlist=http://mirrorlist.centos.org/?release=$releasever\n")
     t.file("/var/log/messages", "", 0o600)
+    # the rpm database (Berkeley DB, as CentOS 7 keeps it), with a bash that Shellshock still reaches
+    try:
+        for name, data in rpm_database(SAMPLE_PACKAGES, "bdb").items():
+            t.file(f"/var/lib/rpm/{name}", data, 0o644)
+    except BuildError as e:  # rpmbuild or db5.3_load missing: the sample has no package database
+        t.file("/var/lib/rpm/.workbench-note", f"no rpm database: {e}\n")
     return t
 
 

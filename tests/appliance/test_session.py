@@ -28,7 +28,11 @@ def test_centos_sample(guest, built):
     assert r.tree.node("/etc/ssh/ssh_host_rsa_key").gid == 997
     assert r.tree.resolve("/sbin/init") == "/usr/lib/systemd/systemd"
     assert r.tree.is_file("/usr/lib/systemd/system/sshd.service")
-    assert r.tree.node("/home/admin/.ssh/id_ed25519") is None  # not pulled by this issue's checks
+    # homes: small files pulled with owners; the package database (Berkeley DB) pulled whole
+    key = r.tree.node("/home/admin/.ssh/id_ed25519")
+    assert key.uid == 1000 and key.mode == 0o600 and key.data.startswith(b"-----BEGIN OPENSSH PRIVATE KEY")
+    assert r.tree.read_text("/root/.ssh/authorized_keys").endswith("deploy@build-server\n")
+    assert r.tree.node("/var/lib/rpm/Packages").size > 8192
     assert r.notes == []
 
 
@@ -47,6 +51,20 @@ def test_gpt_esp_first_debian(guest):
     assert r.os.first_partition_mountpoint == "/boot/efi"
     assert r.trial_write.ok is True  # FAT32 written on the overlay
     assert r.tree.read_text("/etc/os-release").startswith("PRETTY_NAME=\"Debian")  # link into /usr/lib
+
+
+def test_clean_debian_home_pull_skips_big_files(guest):
+    _, r = guest("gpt-esp-debian")
+    assert r.tree.read_text("/home/debian/.profile") == "# ~/.profile\n"
+    assert r.tree.node("/home/debian/big.bin") is None  # over 64 KiB: excluded from the transfer
+    assert r.tree.read_text("/var/lib/dpkg/status").startswith("Package: openssh-server")
+
+
+def test_rpm_sqlite_behind_a_symlink(guest):
+    _, r = guest("rocky9")
+    assert r.os.distro == "rocky" and r.os.network == "networkmanager"
+    assert r.tree.is_file("/var/lib/rpm/rpmdb.sqlite")
+    assert r.tree.resolve("/var/lib/rpm/rpmdb.sqlite") == "/usr/lib/sysimage/rpm/rpmdb.sqlite"
 
 
 def test_whole_disk_filesystem(guest):

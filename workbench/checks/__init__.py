@@ -23,6 +23,7 @@ class CheckResult:
     evidence: list[str] = field(default_factory=list)
     fix: str | None = None
     area: str = "limits"
+    offers: dict[str, list[str]] = field(default_factory=dict)  # fix id -> what it would act on
 
     def to_json(self) -> dict:
         return {"id": self.id, "status": self.status, "severity": self.severity, "title": self.title,
@@ -57,9 +58,9 @@ class Check:
     func: Callable[["Check", Context], CheckResult]
 
     def result(self, status: str, detail: str, evidence=(), fix: str | None = None,
-               severity: str | None = None) -> CheckResult:
+               severity: str | None = None, offers: dict[str, list[str]] | None = None) -> CheckResult:
         return CheckResult(self.id, status, severity or self.severity, self.title, detail,
-                           list(evidence), fix, self.area)
+                           list(evidence), fix, self.area, dict(offers or {}))
 
 
 REGISTRY: dict[str, Check] = {}
@@ -74,7 +75,8 @@ def check(id: str, title: str, area: str, severity: str, needs_guest: bool = Fal
 
 
 def _load() -> None:
-    from workbench.checks import limits  # noqa: F401  (registers on import)
+    # registration order is report order: limits, then the security review
+    from workbench.checks import limits, passwords, ssh, services, vulns  # noqa: F401
 
 
 def all_checks() -> list[Check]:

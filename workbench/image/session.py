@@ -10,6 +10,7 @@ appliance's throwaway overlay.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 import time
@@ -35,6 +36,18 @@ TREE_PULLS: list[tuple[str, list[str]]] = [
 ]
 # Single files pulled when present.
 FILE_PULLS = ["/usr/lib/os-release"]
+# Package databases: (path, byte limit); the first family found is pulled.
+PACKAGE_DB_PULLS = [
+    [("/var/lib/dpkg/status", 64 << 20)],
+    [("/lib/apk/db/installed", 32 << 20), ("/usr/lib/apk/db/installed", 32 << 20)],
+    [(f"{d}/{n}", 512 << 20) for d in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+     for n in ("rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages", "Packages.db")],
+]
+# Home directories: files up to this size are pulled (private keys and authorized_keys are small).
+HOME_FILE_MAX = 64 << 10
+HOME_MAX_ENTRIES = 50_000
+SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/etc", "/var", "/lib", "/lib64", "/proc", "/sys", "/dev", "/boot",
+               "/run", "/tmp", "/opt", "/srv", "/nonexistent", "/var/empty", "/var/run"}
 # Paths whose type and link target checks need, probed without reading content.
 PROBES = ["/sbin/init", "/usr/sbin/init", "/bin/sh", "/sbin/openrc", "/sbin/initctl",
           "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/usr/sbin/NetworkManager",
@@ -212,6 +225,11 @@ class GuestSession:
             t = time.monotonic()
             self.pull(tree, notes)
             timings["pull"] = time.monotonic() - t
+            t = time.monotonic()
+            self._progress(Progress("Reading home directories and the package database", None))
+            self.pull_homes(tree, notes)
+            self.pull_package_db(tree)
+            timings["pull_security"] = time.monotonic() - t
             osf = detect(tree)
             if first is not None:
                 osf.first_partition_mountpoint = next((m.mountpoint for m in mounts if m.device == first.device),
@@ -366,6 +384,87 @@ class GuestSession:
                 kind = mode_kind(st["st_mode"])
                 tree.add(Node(path, kind, st["st_mode"] & 0o7777, st["st_uid"], st["st_gid"],
                               st["st_size"], None, link or None))
+
+    def home_dirs(self, tree: GuestTree) -> list[str]:
+        """Real paths of /root, the accounts' homes and /home/*, system directories left out."""
+        from workbench.accounts import parse_accounts
+
+        accounts, _ = parse_accounts(tree)
+        cands = ["/root"] + [a.home for a in accounts
+                             if a.home and (a.uid == 0 or (a.uid is not None and 1000 <= a.uid < 65534) or a.can_login)]
+        if self._try(self.g.is_dir, "/home"):
+            cands += [f"/home/{n}" for n in (self._try(self.g.ls, "/home") or [])]
+        out = []
+        for c in cands:
+            real = self._try(self.g.realpath, c)
+            if real and real not in out and real not in SYSTEM_DIRS and self._try(self.g.is_dir, real):
+                out.append(real)
+        return out
+
+    def pull_homes(self, tree: GuestTree, notes: list[str]) -> None:
+        """Small files of each home directory: list, stat per directory, then one tar without the big ones."""
+        g = self.g
+        with tempfile.TemporaryDirectory(prefix="wb-pull-") as tmp:
+            for n, home in enumerate(self.home_dirs(tree)):
+                listing = os.path.join(tmp, f"find{n}")
+                try:
+                    g.find0(home, listing)
+                except RuntimeError as e:
+                    notes.append(f"{home} could not be listed: {_short(e)}")
+                    continue
+                with open(listing, "rb") as f:
+                    names = [x.decode("utf-8", "surrogateescape") for x in f.read().split(b"\0") if x]
+                if len(names) > HOME_MAX_ENTRIES:
+                    notes.append(f"{home} holds {len(names)} entries; only its .ssh directory was read")
+                    if self._try(g.is_dir, f"{home}/.ssh"):
+                        self.pull(tree, notes, trees=[(f"{home}/.ssh", [])], files=[], probes=[])
+                    continue
+                excludes = self._big_files(home, names)
+                out = os.path.join(tmp, f"home{n}.tar")
+                try:
+                    g.tar_out(home, out, numericowner=True, excludes=excludes)
+                except RuntimeError as e:
+                    notes.append(f"{home} could not be read: {_short(e)}")
+                    continue
+                with open(out, "rb") as f:
+                    tree.add_tar(f, home)
+
+    def _big_files(self, home: str, names: list[str]) -> list[str]:
+        """tar --exclude patterns for every entry over HOME_FILE_MAX (and special files)."""
+        by_dir: dict[str, list[str]] = {}
+        for rel in names:
+            d, _, base = rel.rpartition("/")
+            by_dir.setdefault(d, []).append(base)
+        excludes = []
+        for d, bases in by_dir.items():
+            path = f"{home}/{d}" if d else home
+            for i in range(0, len(bases), 1000):
+                chunk = bases[i:i + 1000]
+                stats = self._try(self.g.lstatnslist, path, chunk) or []
+                for base, st in zip(chunk, stats):
+                    mode = st["st_mode"]
+                    big = (mode & 0o170000) == 0o100000 and st["st_size"] > HOME_FILE_MAX
+                    special = (mode & 0o170000) not in (0o100000, 0o040000, 0o120000)
+                    if big or special:
+                        rel = f"{d}/{base}" if d else base
+                        excludes.append("./" + re.sub(r"([*?\[\]\\])", r"\\\1", rel))
+        return excludes
+
+    def pull_package_db(self, tree: GuestTree) -> None:
+        for family in PACKAGE_DB_PULLS:
+            got = False
+            for path, limit in family:
+                real = self._try(self.g.realpath, path)
+                if real is None or tree.is_file(real):
+                    continue
+                data = self._read_small(real, limit)
+                if data is not None:
+                    tree.add_file(real, data)
+                    if real != path:
+                        tree.add_link(path, real)
+                    got = True
+            if got:
+                return
 
     # -- trial write -------------------------------------------------------------------
     def _trial_write(self, part: Partition) -> TrialWrite:
