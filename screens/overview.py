@@ -63,6 +63,19 @@ class OverviewScreen(Screen):
         limits.add_columns("status", "check", "why")
         self.query_one("#os-facts", Static).update(Text("waiting for the appliance…", style="dim"))
         limits.focus()
+        self.update_view()
+
+    def update_view(self) -> None:
+        """Everything from the app's current state (facts, guest report, results)."""
+        review = getattr(self.app, "review", None)
+        if review is None:
+            return
+        self.show_facts(review.facts)
+        if review.guest is not None:
+            self.show_guest(review.guest, review.facts)
+        elif getattr(self.app, "guest_error", None):
+            self.show_guest_failed(self.app.guest_error)
+        self.show_results(review.results)
 
     # -- updates from the app ------------------------------------------------------
     def show_facts(self, facts: ImageFacts) -> None:

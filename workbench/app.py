@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -15,7 +16,11 @@ from textual.worker import Worker, WorkerState
 
 from screens.error import ErrorModal
 from screens.overview import OverviewScreen
+from screens.security import SecurityScreen
+from workbench.checks import CheckResult, run_checks
+from workbench.checks.passwords import ScanProgress
 from workbench.errors import WorkbenchError
+from workbench.fixes import Fix, build_fixes
 from workbench.image.preflight import ImageFacts, preflight
 from workbench.image.session import GuestReport, GuestSession, Progress, expected_launch_seconds
 from workbench.review import Review
@@ -55,18 +60,38 @@ class Notice(Message):
     text: str
 
 
+@dataclass
+class ChecksProgress(Message):
+    progress: ScanProgress
+
+
+@dataclass
+class ChecksDone(Message):
+    results: list[CheckResult]
+    fixes: list[Fix]
+
+
 class WorkbenchApp(App[int]):
     TITLE = "workbench"
     BINDINGS = [
+        Binding("o", "show('overview')", "Overview", tooltip="Image facts, partitions and import limits"),
+        Binding("s", "show('security')", "Security", tooltip="Passwords, SSH, services and vulnerabilities"),
         Binding("q", "quit", "Quit", tooltip="Leave the workbench (the image is never modified)"),
     ]
 
-    def __init__(self, path: str, facts: ImageFacts | None = None, guest_opener: GuestOpener | None = None):
+    def __init__(self, path: str, facts: ImageFacts | None = None, guest_opener: GuestOpener | None = None,
+                 options: dict | None = None):
         super().__init__()
         self.path = path
-        self.review: Review | None = Review(facts) if facts else None
+        self.options = dict(options or {})
+        self.review: Review | None = Review(facts, options=self.options) if facts else None
         self.guest_opener = guest_opener or open_guest
         self.session: GuestSession | None = None
+        self.guest_error: str | None = None
+        self.fixes: list[Fix] = []
+        self.chosen_fixes: set[str] = set()
+        self.scan_progress: ScanProgress | None = None
+        self._cancel_scan = threading.Event()
         self._launch_started: float | None = None
         self._progress_phase = ""
 
@@ -76,6 +101,7 @@ class WorkbenchApp(App[int]):
 
     def on_mount(self) -> None:
         self.install_screen(OverviewScreen(), "overview")
+        self.install_screen(SecurityScreen(), "security")
         self.push_screen("overview")
         self.sub_title = self.path
         self.set_interval(0.5, self._tick_launch)
@@ -99,13 +125,29 @@ class WorkbenchApp(App[int]):
             facts, lambda p: self.post_message(GuestProgress(p)), lambda text: self.post_message(Notice(text)))
         self.post_message(GuestReady(report, session))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checks")
+    def run_review(self, review: Review) -> None:
+        """Every check, off the UI thread: the password scan alone can take a while (yescrypt)."""
+        self._cancel_scan = cancel = threading.Event()
+        ctx = review.context()
+        ctx.options = {**ctx.options, "password_progress": lambda p: self.post_message(ChecksProgress(p)),
+                       "password_cancel": cancel}
+        results = run_checks(ctx)
+        fixes = build_fixes(results, review.guest.tree if review.guest else None)
+        self.post_message(ChecksDone(results, fixes))
+
     # -- results -------------------------------------------------------------------
+    def _refresh_screens(self) -> None:
+        for name in ("overview", "security"):
+            screen = self.get_screen(name)
+            if screen.is_mounted:
+                screen.update_view()
+
     def on_facts_ready(self, message: FactsReady) -> None:
-        self.review = Review(message.facts)
+        self.review = Review(message.facts, options=self.options)
         self.sub_title = message.facts.name
-        self.review.run()
-        self.overview.show_facts(message.facts)
-        self.overview.show_results(self.review.results)
+        self.review.run()  # host side only until the guest is read: instant
+        self._refresh_screens()
         self.run_guest(message.facts)
 
     def on_guest_progress(self, message: GuestProgress) -> None:
@@ -133,11 +175,29 @@ class WorkbenchApp(App[int]):
         self._launch_started = None
         assert self.review is not None
         self.review.guest = message.report
-        self.review.guest_error = None
-        self.review.run()
-        self.overview.show_guest(message.report, self.review.facts)
-        self.overview.show_results(self.review.results)
+        self.review.guest_error = self.guest_error = None
         self.overview.show_progress(Progress("Ready", 1.0))
+        self._refresh_screens()
+        self.run_review(self.review)
+
+    def on_checks_progress(self, message: ChecksProgress) -> None:
+        self.scan_progress = message.progress
+        security = self.get_screen("security")
+        if security.is_mounted:
+            security.show_scan(message.progress)
+
+    def on_checks_done(self, message: ChecksDone) -> None:
+        assert self.review is not None
+        self.review.results = message.results
+        self.fixes = message.fixes
+        offered = {f.id for f in message.fixes}
+        self.chosen_fixes &= offered
+        self.scan_progress = None
+        self._refresh_screens()
+
+    def choose_fixes(self, chosen: set[str]) -> None:
+        """The fixes the inject step will apply (chosen on the security screen)."""
+        self.chosen_fixes = set(chosen)
 
     def on_notice(self, message: Notice) -> None:
         self.notify(message.text, severity="warning", timeout=8)
@@ -153,35 +213,59 @@ class WorkbenchApp(App[int]):
         if event.worker.group == "preflight":
             self.push_screen(ErrorModal("The image cannot be opened", text), lambda _: self.exit(2, return_code=2))
             return
+        if event.worker.group == "checks":
+            self.push_screen(ErrorModal("The checks could not finish", text))
+            return
+        self.guest_error = text
         if self.review is not None:
             self.review.guest_error = text
             self.review.run()
-            self.overview.show_results(self.review.results)
-        self.overview.show_guest_failed(text)
+        self._refresh_screens()
         self.push_screen(ErrorModal("The guest could not be read", text))
 
     # -- actions -------------------------------------------------------------------
+    def action_show(self, name: str) -> None:
+        if self.screen is not self.get_screen(name):
+            self.switch_screen(name)
+
     def action_reload(self) -> None:
+        self._cancel_scan.set()
         if self.session is not None:
             self.session.close()
             self.session = None
         self.review = None
+        self.guest_error = None
+        self.fixes = []
         self.run_preflight()
+
+    def action_cancel_scan(self) -> None:
+        self._cancel_scan.set()
+
+    def _busy(self, *groups: str) -> bool:
+        return any(w.group in groups and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "reload":
-            busy = any(w.group in ("guest", "preflight") and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                       for w in self.workers)
-            return None if busy else True  # shown greyed out while the image is being read
+            return None if self._busy("guest", "preflight") else True  # greyed out while the image is read
+        if action == "cancel_scan":
+            return True if self._busy("checks") else None
         return True
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Reload the image", "Read the image again and rerun every check", self.action_reload)
+        yield SystemCommand("Overview", "Image facts, partitions and import limits", lambda: self.action_show("overview"))
+        yield SystemCommand("Security review", "Passwords, SSH, services, vulnerabilities and fixes",
+                            lambda: self.action_show("security"))
+        if self._busy("checks"):
+            yield SystemCommand("Cancel the password scan", "Stop trying default passwords", self.action_cancel_scan)
+        if isinstance(screen, SecurityScreen):
+            yield SystemCommand("Choose fixes", "Move to the fixes for the inject plan", screen.action_focus_fixes)
         if isinstance(screen, OverviewScreen):
             yield SystemCommand("Show the import limits", "Move to the limit checks", screen.action_focus_limits)
             yield SystemCommand("Show the partitions", "Move to the partition table", screen.action_focus_partitions)
 
 
-def make_app(path: str, facts: ImageFacts | None = None, guest_opener: GuestOpener | None = None) -> WorkbenchApp:
-    return WorkbenchApp(path, facts, guest_opener)
+def make_app(path: str, facts: ImageFacts | None = None, guest_opener: GuestOpener | None = None,
+             options: dict | None = None) -> WorkbenchApp:
+    return WorkbenchApp(path, facts, guest_opener, options)

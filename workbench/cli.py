@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("image", help="disk image (qcow2, raw, vhd, vmdk, ...)")
     c.add_argument("--quick", action="store_true", help="host-side preflight only (no appliance); guest checks skip")
     c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    c.add_argument("--advisories", action="append", default=[], metavar="DIR",
+                   help="also compare packages with the OSV advisories in DIR (repeatable; e.g. a distro feed)")
 
     d = sub.add_parser("demo", help="build the sample image (CentOS 7-like, with deliberate findings)")
     d.add_argument("path", nargs="?", default="sample.qcow2", help="where to write it (default sample.qcow2)")
@@ -46,7 +48,11 @@ def cmd_check(args) -> int:
     from workbench.report import print_text, to_json_text
     from workbench.review import review_image
 
-    review = review_image(args.image, quick=args.quick, notify=_stderr_notify)
+    for d in args.advisories:
+        if not os.path.isdir(d):
+            raise UsageError(f"--advisories {d}: no such directory")
+    review = review_image(args.image, quick=args.quick, notify=_stderr_notify,
+                          options={"advisories": tuple(args.advisories)})
     if args.format == "json":
         print(to_json_text(review))
     else:
@@ -65,13 +71,20 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_tui(image: str) -> int:
+def cmd_tui(argv: list[str]) -> int:
+    p = _Parser(prog="workbench", description="Open the workbench on IMAGE.")
+    p.add_argument("image")
+    p.add_argument("--advisories", action="append", default=[], metavar="DIR")
+    args = p.parse_args(argv)
+    for d in args.advisories:
+        if not os.path.isdir(d):
+            raise UsageError(f"--advisories {d}: no such directory")
     from workbench.image.preflight import preflight
 
-    facts = preflight(image)  # bad input: one sentence and exit 2, before the screen takes over
+    facts = preflight(args.image)  # bad input: one sentence and exit 2, before the screen takes over
     from workbench.app import make_app
 
-    app = make_app(image, facts)
+    app = make_app(args.image, facts, options={"advisories": tuple(args.advisories)})
     app.run()
     return app.return_code or 0
 
@@ -80,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS:
-            if len(argv) > 1:
-                raise UsageError(f"workbench: unexpected arguments after the image: {' '.join(argv[1:])} "
-                                 "(see workbench --help)")
-            return cmd_tui(argv[0])
+            return cmd_tui(argv)
         args = build_parser().parse_args(argv)
         if args.command is None:
             build_parser().print_help()

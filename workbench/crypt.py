@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import secrets
+import threading
 from functools import lru_cache
 
 CRYPT_DATA_SIZE = 32768  # sizeof(struct crypt_data) in libxcrypt
@@ -26,13 +27,23 @@ def _lib():
     return lib
 
 
+_local = threading.local()
+
+
+def _buffer():
+    """One struct crypt_data per thread: crypt_rn is reentrant with its own buffer."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = ctypes.create_string_buffer(CRYPT_DATA_SIZE)
+    return buf
+
+
 def crypt(password: str | bytes, setting: str) -> str | None:
     """The hash of password under setting (a salt string or a whole hash); None if invalid."""
     phrase = password.encode() if isinstance(password, str) else password
     if b"\0" in phrase:
         return None
-    buf = ctypes.create_string_buffer(CRYPT_DATA_SIZE)
-    out = _lib().crypt_rn(phrase, setting.encode("ascii", "replace"), buf, CRYPT_DATA_SIZE)
+    out = _lib().crypt_rn(phrase, setting.encode("ascii", "replace"), _buffer(), CRYPT_DATA_SIZE)
     if not out or out.startswith(b"*"):
         return None
     return out.decode("ascii", "replace")

@@ -71,6 +71,12 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
                 console.print(Text(f"         · … and {len(r.evidence) - 20} more", style="dim"))
             if r.fix:
                 console.print(Text(f"         fix: {r.fix}", style="cyan"))
+    if review.fixes:
+        console.print()
+        console.print(Text("Fixes the inject step can apply", style="bold underline"))
+        for fix in review.fixes:
+            files = ", ".join(printable(ch.path) for ch in fix.changes[:4]) + (" …" if len(fix.changes) > 4 else "")
+            console.print(Text(f"  {fix.id:<28} {fix.title}: {files}"))
     c = review.counts()
     console.print()
     summary = Text("Result: ")

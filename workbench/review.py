@@ -8,6 +8,7 @@ from typing import Callable
 from workbench import __version__
 from workbench.checks import CheckResult, Context, run_checks
 from workbench.errors import GuestError
+from workbench.fixes import Fix, build_fixes
 from workbench.image.preflight import ImageFacts, preflight
 from workbench.image.session import GuestReport, GuestSession, Progress
 
@@ -22,12 +23,14 @@ class Review:
     guest_error: str | None = None
     options: dict = field(default_factory=dict)
     results: list[CheckResult] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
 
     def context(self) -> Context:
         return Context(self.facts, self.guest, self.quick, self.guest_error, self.options)
 
     def run(self) -> list[CheckResult]:
         self.results = run_checks(self.context())
+        self.fixes = build_fixes(self.results, self.guest.tree if self.guest else None)
         return self.results
 
     @property
@@ -51,6 +54,7 @@ class Review:
             "image": self.facts.to_json(self.mountpoint),
             "os": os_json,
             "checks": [r.to_json() for r in self.results],
+            "fixes": [f.to_json() for f in self.fixes],
         }
         if self.guest is not None:
             doc["guest"] = {"accel": self.guest.accel, "root_device": self.guest.root_device,

@@ -12,3 +12,16 @@ def test_overview_snapshot(snap_compare, built, guest):
     path = str(built("sample"))
     app = make_app(path, preflight(path), report_opener(guest("sample")))
     assert snap_compare(app, terminal_size=(100, 34), run_before=settle)
+
+
+@pytest.mark.appliance
+def test_security_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("s", "down", "down", "down", "down")  # ssh.host-keys
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(110, 44), run_before=before)

@@ -74,8 +74,10 @@ def test_qcow2_header_only(run_cli, built, workdir):
 
 def test_encrypted_image(run_cli, workdir):
     img = workdir / "enc.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "--object", "secret,id=s0,data=pw",
-                    "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", str(img), "1G"], check=True)
+    made = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "--object", "secret,id=s0,data=pw",
+                           "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", str(img), "1G"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
     assert_one_sentence(run_cli("check", img), "encrypted")
 
 
@@ -136,7 +138,8 @@ def test_unreadable_file(built, tmp_path):
     (["check"], "the following arguments are required: image"),
     (["check", "a.qcow2", "--format", "xml"], "invalid choice"),
     (["check", "a.qcow2", "b.qcow2"], "unrecognized arguments"),
-    (["frobnicate.qcow2", "extra"], "unexpected arguments"),
+    (["frobnicate.qcow2", "extra"], "unrecognized arguments"),
+    (["check", "a.qcow2", "--advisories", "/nonexistent-dir"], "no such directory"),
 ])
 def test_bad_arguments(run_cli, args, words):
     assert_one_sentence(run_cli(*args), words)
