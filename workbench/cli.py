@@ -13,7 +13,9 @@ import sys
 from workbench import __version__
 from workbench.errors import UsageError, WorkbenchError
 
-SUBCOMMANDS = ("check", "demo")
+FLAVOR_NAMES = ("sysconfig", "ifupdown", "netplan", "networkd", "networkmanager", "wicked", "netifrc")
+
+SUBCOMMANDS = ("check", "demo", "osconf", "simulate")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     c.add_argument("--advisories", action="append", default=[], metavar="DIR",
                    help="also compare packages with the OSV advisories in DIR (repeatable; e.g. a distro feed)")
+
+    o = sub.add_parser("osconf", help="validate or render an os.conf")
+    osub = o.add_subparsers(dest="osconf_command", parser_class=_Parser)
+    ov = osub.add_parser("validate", help="check every key of an os.conf; exit 1 when it is invalid")
+    ov.add_argument("file")
+    orr = osub.add_parser("render", help="write an os.conf from JSON (stdin, or --from-json FILE)")
+    orr.add_argument("--from-json", metavar="FILE", help="a JSON object of os.conf keys")
+
+    sm = sub.add_parser("simulate", help="run the first-boot parser in a sandbox and show what it would change")
+    sm.add_argument("image")
+    sm.add_argument("--os-conf", required=True, metavar="FILE", help="the os.conf the platform would write")
+    g = sm.add_mutually_exclusive_group()
+    g.add_argument("--flavor", choices=sorted(FLAVOR_NAMES), help="parser flavour (default: the image's network stack)")
+    g.add_argument("--script", metavar="FILE", help="run this parser script instead of the workbench's own")
+    sm.add_argument("--format", choices=("text", "json", "diff"), default="text")
 
     d = sub.add_parser("demo", help="build the sample image (CentOS 7-like, with deliberate findings)")
     d.add_argument("path", nargs="?", default="sample.qcow2", help="where to write it (default sample.qcow2)")
@@ -58,6 +75,81 @@ def cmd_check(args) -> int:
     else:
         print_text(review)
     return review.exit_code
+
+
+def _read_input(path: str, what: str, limit: int = 1 << 20) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path} is a directory") from None
+    except OSError as e:
+        raise UsageError(f"{what} {path} cannot be read ({e.strerror})") from None
+    if len(data) > limit:
+        raise UsageError(f"{what} {path} is larger than {limit >> 10} KiB")
+    return data
+
+
+def cmd_osconf(args) -> int:
+    from workbench import osconf
+
+    if args.osconf_command == "validate":
+        conf, problems = osconf.validate(_read_input(args.file, "os.conf"))
+        for p in problems:
+            print(p.line())
+        return 0 if conf is not None else 1
+    if args.osconf_command == "render":
+        import json
+
+        if args.from_json:
+            raw = _read_input(args.from_json, "JSON file")
+        elif not sys.stdin.isatty():
+            raw = sys.stdin.buffer.read(1 << 20)
+        else:
+            print(osconf.EXAMPLE_VPC, end="")
+            return 0
+        try:
+            values = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UsageError(f"the JSON input is not valid JSON ({e})") from None
+        if not isinstance(values, dict):
+            raise UsageError("the JSON input must be an object of os.conf keys")
+        values = {k: (None if v is None else str(v) if isinstance(v, (int, float)) else v) for k, v in values.items()}
+        conf, problems = osconf.from_values(values)
+        for p in problems:
+            print(p.line(), file=sys.stderr)
+        if conf is None:
+            return 1
+        print(conf.render(), end="")
+        return 0
+    raise UsageError("workbench osconf: say validate FILE or render (see workbench osconf --help)")
+
+
+def cmd_simulate(args) -> int:
+    import json
+
+    from workbench import osconf
+    from workbench.image.preflight import preflight
+    from workbench.image.session import GuestSession
+    from workbench.report import print_changeset
+    from workbench.simulate import simulate_image
+
+    conf_bytes = _read_input(args.os_conf, "os.conf")
+    script = _read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
+    conf, problems = osconf.validate(conf_bytes)
+    for p in problems:
+        print(f"workbench: os.conf {p.line()}", file=sys.stderr)
+    facts = preflight(args.image)
+    with GuestSession(facts, notify=_stderr_notify) as session:
+        report = session.open()
+    cs = simulate_image(facts, report, conf_bytes.decode("utf-8", "replace"), args.flavor, script)
+    if args.format == "json":
+        print(json.dumps(cs.to_json(), indent=2))
+    else:
+        print_changeset(cs, diff=args.format == "diff")
+    return 0 if cs.exit_code == 0 else 1
 
 
 def cmd_demo(args) -> int:
@@ -98,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"check": cmd_check, "demo": cmd_demo}[args.command](args)
+        return {"check": cmd_check, "demo": cmd_demo, "osconf": cmd_osconf,
+                "simulate": cmd_simulate}[args.command](args)
     except WorkbenchError as e:
         print(str(e) if str(e).startswith("workbench") else f"workbench: {e}", file=sys.stderr)
         return e.exit_code

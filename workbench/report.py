@@ -88,3 +88,52 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
 def summary_line(review: Review) -> str:
     c = review.counts()
     return f"{review.facts.path}: {c['fail']} failed, {c['warn']} warnings, {c['pass']} passed, {c['skip']} skipped"
+
+
+ACTION_STYLE = {"create": "green", "modify": "yellow", "delete": "red"}
+
+
+def unified_diff(change) -> list[str]:
+    """A unified diff of one change, passwords masked."""
+    import difflib
+
+    from workbench.simulate import mask
+
+    before = (mask(change.path, change.before) or "").splitlines(keepends=True)
+    after = (mask(change.path, change.after) or "").splitlines(keepends=True)
+    src = "/dev/null" if change.action == "create" else "a" + change.path
+    dst = "/dev/null" if change.action == "delete" else "b" + change.path
+    return [ln if ln.endswith("\n") else ln + "\n" for ln in difflib.unified_diff(before, after, src, dst)]
+
+
+def print_changeset(cs, out: TextIO | None = None, color: bool | None = None, diff: bool = False) -> None:
+    """What the parser changed: one line per file (or diffs), the commands, the log. Passwords masked."""
+    from workbench.simulate import mask
+
+    console = Console(file=out or sys.stdout, highlight=False, markup=False, emoji=False,
+                      force_terminal=color, no_color=(color is False), soft_wrap=True)
+    if diff:
+        for ch in cs.changes:
+            if ch.kind == "dir":
+                continue
+            for line in unified_diff(ch):
+                style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" \
+                    if line.startswith("@@") else ""
+                console.print(Text(printable(line.rstrip("\n"), 2000), style=style))
+        return
+    head = Text(f"parser: {cs.flavor}   exit code: ")
+    head.append(str(cs.exit_code) if cs.exit_code is not None else "none (timed out)",
+                style="green" if cs.exit_code == 0 else "bold red")
+    console.print(head)
+    console.print(Text(f"{len(cs.changes)} changes", style="bold underline"))
+    for ch in cs.changes:
+        line = Text("  ")
+        line.append(f"{ch.action:<7}", style=ACTION_STYLE.get(ch.action, ""))
+        line.append(f" {printable(ch.path, 300)}" + ("/" if ch.kind == "dir" else ""))
+        console.print(line)
+    console.print(Text(f"{len(cs.commands)} commands", style="bold underline"))
+    for argv in cs.commands:
+        console.print(Text("  " + printable(" ".join(argv), 300)))
+    console.print(Text("log", style="bold underline"))
+    for line in (mask("os.conf", cs.log) or "").splitlines()[-60:]:
+        console.print(Text("  " + printable(line, 300), style="dim"))

@@ -184,10 +184,19 @@ def _read_records(path: str) -> list[list[str]]:
     return out
 
 
+BUSYBOX_APPLETS = ("sh", "sed", "grep", "tr", "cut", "od", "base64", "readlink", "mkdir", "mv", "rm", "cat", "date",
+                   "chmod", "ln", "rmdir", "cp", "printf", "echo", "ls", "head", "tail", "wc", "sort", "basename",
+                   "dirname", "test", "[", "sleep", "touch", "id", "env", "awk", "find", "xargs", "stat")
+
+
 def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
              first_mountpoint: str | None, first_uuid: str = "", first_label: str = "",
-             action: str = "start") -> ChangeSet:
-    """Run script (the exact text that would be injected) against a copy of the guest's files."""
+             action: str = "start", busybox: bool = False) -> ChangeSet:
+    """Run script (the exact text that would be injected) against a copy of the guest's files.
+
+    busybox: run it with busybox's sh and applets instead of the host's shell and tools, as a
+    busybox-only image would (the stubs still stand in for commands with outside effects).
+    """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SimulationError("bubblewrap (bwrap) is not installed; it runs the simulation (apt install bubblewrap)")
@@ -208,7 +217,7 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
         if osconf_text is not None:
             first_state[conf_rel] = _Entry("file", osconf_text.encode(), mode=0o644)
         first_prints = _write_tree(first, first_state)
-        _install_stubs(stubs)
+        _install_stubs(stubs, busybox)
         cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", *_host_layout(),
                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
                "--bind", guest + "/etc", "/etc", "--bind", guest + "/var", "/var"]
@@ -222,7 +231,9 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
         cmd += ["--ro-bind", stubs, "/usr/local/sbin", "--bind", record, "/.wb-record",
                 "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "--setenv", "WB_FIRST_UUID", first_uuid, "--setenv", "WB_FIRST_LABEL", first_label,
-                "--unsetenv", "LD_PRELOAD", "--chdir", "/", "/bin/sh", parser_path, action]
+                "--unsetenv", "LD_PRELOAD", "--chdir", "/"]
+        # as init would start it: through its #! line (busybox mode: busybox's sh whatever the line says)
+        cmd += ["/usr/local/sbin/sh", parser_path, action] if busybox else [parser_path, action]
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin", "LANG": "C"})
             exit_code: int | None = proc.returncode
@@ -247,8 +258,14 @@ def _host_path(path: str) -> bool:
     return any(path == h or path.startswith(h + "/") for h in HOST_ETC)
 
 
-def _install_stubs(stubs: str) -> None:
+def _install_stubs(stubs: str, busybox: bool = False) -> None:
     src = assets_dir() / "stubs"
+    if busybox:
+        bb = shutil.which("busybox")
+        if bb is None:
+            raise SimulationError("busybox is not installed")
+        for applet in BUSYBOX_APPLETS:
+            os.symlink(bb, os.path.join(stubs, applet))
     record = (src / "record").read_bytes()
     for name in STUB_COMMANDS:
         with open(os.path.join(stubs, name), "wb") as f:
@@ -316,3 +333,21 @@ def mask(path: str, text: str | None) -> str | None:
     if path.endswith(("/shadow", "/passwd")):
         text = _SHADOW_HASH.sub(lambda m: f"{m.group(1)}:{m.group(2)[:3]}…(hash hidden):", text)
     return text
+
+
+def simulate_image(facts, report, osconf_text: str | None, flavor: str | None = None,
+                   script: str | None = None) -> ChangeSet:
+    """The simulation for one reviewed image: its parser flavour (or the operator's script) on its files."""
+    from workbench.parsers import build_script, choose_flavor, first_partition_ids
+
+    if report is None or report.os is None:
+        raise SimulationError("no Linux root file system was found in the image, so there is nothing to run "
+                              "the parser on")
+    uuid, label = first_partition_ids(facts)
+    if script is None:
+        flavor = flavor or choose_flavor(report.os).flavor
+        script = build_script(flavor, uuid, label)
+        name = flavor
+    else:
+        name = "custom script"
+    return simulate(report.tree, osconf_text, script, name, report.os.first_partition_mountpoint, uuid, label)

@@ -26,4 +26,4 @@ def printable(value: object, limit: int = 300) -> str:
     s = str(value)
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    return "".join(ch if ch.isprintable() or ch == " " else "\N{REPLACEMENT CHARACTER}" for ch in s)
+    return "".join(ch if ch.isprintable() or ch in " \t" else "\N{REPLACEMENT CHARACTER}" for ch in s)

@@ -27,7 +27,7 @@ net_configure() {
 '
         done
         printf '"\n'
-        [ -n "$8" ] && printf 'dns_servers_%s="%s"\n' "$1" "$8"
+        if [ -n "$8" ]; then printf 'dns_servers_%s="%s"\n' "$1" "$8"; fi
     } >>"$NET_FILE.os-conf"
 }
 

@@ -13,7 +13,7 @@ net_configure() {
         echo "BOOTPROTO='static'"
         echo "STARTMODE='auto'"
         echo "IPADDR='$2/$3'"
-        [ -n "$5" ] && echo "LLADDR='$5'"
+        if [ -n "$5" ]; then echo "LLADDR='$5'"; fi
     } >"$f.os-conf" && mv "$f.os-conf" "$f" || return 1
     r=$NET_DIR/ifroute-$1
     {

@@ -1,0 +1,270 @@
+"""The project's parser, every flavour, run for real in the bubblewrap sandbox (and under busybox).
+
+Golden checks read the files the parser wrote with a parser of their format (YAML, INI,
+ifcfg, interfaces stanzas), not by string equality only.
+"""
+
+import shutil
+
+import pytest
+
+from tests.unit import sim_helpers as h
+from workbench import crypt
+from workbench.parsers import FLAVORS, build_script
+
+SHELLS = [False] + ([True] if shutil.which("busybox") else [])
+
+
+def routes_of(cs, flavor, iface):
+    """(destination, gateway) routes of iface as written for flavor, default route as 0.0.0.0/0."""
+    if flavor == "sysconfig":
+        out = []
+        ifcfg = h.env(h.after(cs, f"/etc/sysconfig/network-scripts/ifcfg-{iface}"))
+        if "GATEWAY" in ifcfg:
+            out.append(("0.0.0.0/0", ifcfg["GATEWAY"]))
+        ch = cs.change(f"/etc/sysconfig/network-scripts/route-{iface}")
+        for line in (ch.after if ch and ch.after else "").splitlines():
+            dst, _, gw, _, _ = line.split()
+            out.append((dst, gw))
+        return out
+    if flavor == "ifupdown":
+        st = h.stanzas(h.after(cs, "/etc/network/interfaces.d/os-conf"))[iface]
+        out = [("0.0.0.0/0", v) for k, v in st["options"] if k == "gateway"]
+        out += [(v.split()[3], v.split()[5]) for k, v in st["options"] if k == "up"]
+        return out
+    if flavor == "netplan":
+        eth = h.netplan(h.after(cs, "/etc/netplan/90-os-conf.yaml"))[iface]
+        return [("0.0.0.0/0" if r["to"] == "default" else r["to"], r["via"]) for r in eth.get("routes", [])]
+    if flavor == "networkd":
+        secs = h.ini(h.after(cs, f"/etc/systemd/network/10-os-conf-{iface}.network"))
+        net = h.section(secs, "Network")
+        out = [("0.0.0.0/0", net["Gateway"])] if "Gateway" in net else []
+        out += [(dict(kv)["Destination"], dict(kv)["Gateway"]) for n, kv in secs if n == "Route"]
+        return out
+    if flavor == "networkmanager":
+        ipv4 = h.section(h.ini(h.after(cs, f"/etc/NetworkManager/system-connections/os-conf-{iface}.nmconnection")),
+                         "ipv4")
+        addr = ipv4["address1"].split(",")
+        out = [("0.0.0.0/0", addr[1])] if len(addr) > 1 else []
+        out += [tuple(v.split(",")) for k, v in sorted(ipv4.items()) if k.startswith("route")]
+        return out
+    if flavor == "wicked":
+        text = h.after(cs, f"/etc/sysconfig/network/ifroute-{iface}")
+        return [("0.0.0.0/0" if w[0] == "default" else w[0], w[1]) for w in (ln.split() for ln in text.splitlines())]
+    if flavor == "netifrc":
+        val = h.shell_assignments(h.after(cs, "/etc/conf.d/net")).get(f"routes_{iface}", "")
+        return [("0.0.0.0/0" if ln.split()[0] == "default" else ln.split()[0], ln.split()[2])
+                for ln in val.splitlines() if ln.strip()]
+    raise AssertionError(flavor)
+
+
+def address_of(cs, flavor, iface):
+    if flavor == "sysconfig":
+        e = h.env(h.after(cs, f"/etc/sysconfig/network-scripts/ifcfg-{iface}"))
+        return f"{e['IPADDR']}/{e['PREFIX']}", e.get("HWADDR")
+    if flavor == "ifupdown":
+        opts = dict(h.stanzas(h.after(cs, "/etc/network/interfaces.d/os-conf"))[iface]["options"])
+        return opts["address"], opts.get("hwaddress", " ").split()[-1] if "hwaddress" in opts else None
+    if flavor == "netplan":
+        eth = h.netplan(h.after(cs, "/etc/netplan/90-os-conf.yaml"))[iface]
+        assert eth["dhcp4"] is False
+        return eth["addresses"][0], eth.get("match", {}).get("macaddress")
+    if flavor == "networkd":
+        secs = h.ini(h.after(cs, f"/etc/systemd/network/10-os-conf-{iface}.network"))
+        return h.section(secs, "Network")["Address"], h.section(secs, "Match").get("MACAddress")
+    if flavor == "networkmanager":
+        secs = h.ini(h.after(cs, f"/etc/NetworkManager/system-connections/os-conf-{iface}.nmconnection"))
+        return h.section(secs, "ipv4")["address1"].split(",")[0], h.section(secs, "ethernet").get("mac-address")
+    if flavor == "wicked":
+        e = h.env(h.after(cs, f"/etc/sysconfig/network/ifcfg-{iface}"))
+        return e["IPADDR"], e.get("LLADDR")
+    if flavor == "netifrc":
+        return h.shell_assignments(h.after(cs, "/etc/conf.d/net"))[f"config_{iface}"], None
+    raise AssertionError(flavor)
+
+
+@pytest.mark.parametrize("busybox", SHELLS, ids=lambda b: "busybox" if b else "sh")
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_vpc(flavor, busybox):
+    cs = h.run(flavor, h.VPC, busybox=busybox)
+    assert cs.exit_code == 0, cs.log
+    assert address_of(cs, flavor, "eth0")[0] == "10.171.254.123/24"
+    if flavor != "netifrc":
+        assert address_of(cs, flavor, "eth0")[1] == "00:8c:fa:5e:14:23"
+    assert routes_of(cs, flavor, "eth0") == [("0.0.0.0/0", "10.171.254.1")]  # the VPC default route arrives
+    assert h.after(cs, "/etc/hostname") == "iZ23r29djmjZ\n"
+    assert cs.change("/boot/aliyun_custom_image/os.conf").action == "delete"
+    assert ["hostname", "iZ23r29djmjZ"] in cs.commands and ["chpasswd"] in cs.commands
+    shadow = h.after(cs, "/etc/shadow").split(":")
+    assert shadow[1].startswith("$6$") and crypt.verify("qwer1234", shadow[1])  # the decoded password, newline gone
+    resolv = h.after(cs, "/etc/resolv.conf")
+    assert resolv == "search example.internal\nnameserver 7.7.7.7\nnameserver 8.8.8.8\n"
+
+
+@pytest.mark.parametrize("busybox", SHELLS, ids=lambda b: "busybox" if b else "sh")
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_classic(flavor, busybox):
+    cs = h.run(flavor, h.CLASSIC, busybox=busybox)
+    assert cs.exit_code == 0, cs.log
+    assert address_of(cs, flavor, "eth0")[0] == "10.171.254.123/24"
+    assert address_of(cs, flavor, "eth1")[0] == "42.120.74.105/24"
+    # intranet routes on eth0, no default there; the internet default route on eth1
+    assert sorted(routes_of(cs, flavor, "eth0")) == [("10.0.0.0/8", "10.171.254.1"), ("172.16.0.0/12", "10.171.254.1")]
+    assert routes_of(cs, flavor, "eth1") == [("0.0.0.0/0", "42.120.74.1")]
+
+
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_many_routes_all_arrive_once(flavor):
+    cs = h.run(flavor, h.MULTI)
+    assert cs.exit_code == 0, cs.log
+    got = routes_of(cs, flavor, "eth0")
+    assert sorted(got) == sorted([("0.0.0.0/0", "192.168.10.1"), ("10.0.0.0/8", "192.168.10.1"),
+                                  ("172.16.0.0/12", "192.168.10.1"), ("100.64.0.0/10", "192.168.10.1")])
+    assert address_of(cs, flavor, "eth0")[0] == "192.168.10.20/23"
+    assert h.after(cs, "/etc/hostname") == "web-1.example.com\n"
+    assert "127.0.1.1\tweb-1.example.com web-1 # os-conf" in h.after(cs, "/etc/hosts")
+    assert cs.change("/etc/shadow") is None  # no password in this os.conf
+
+
+def test_gateway_key_is_used_when_no_default_route_is_listed():
+    conf = h.VPC.replace('eth0_route="0.0.0.0/0 10.171.254.1"', 'eth0_route="10.0.0.0/8 10.171.254.1"')
+    cs = h.run("networkd", conf)
+    assert ("0.0.0.0/0", "10.171.254.1") in routes_of(cs, "networkd", "eth0")
+
+
+def test_flavour_specifics():
+    sysconfig = h.run("sysconfig")
+    net = h.env(h.after(sysconfig, "/etc/sysconfig/network"))
+    assert net["GATEWAY"] == "10.171.254.1" and net["HOSTNAME"] == "iZ23r29djmjZ"
+    ifupdown = h.run("ifupdown")
+    main = h.stanzas(h.after(ifupdown, "/etc/network/interfaces"))
+    assert "eth0" not in main and "eth9" in main  # the image's dhcp stanza is commented out, others kept
+    assert "source /etc/network/interfaces.d/*" in h.after(ifupdown, "/etc/network/interfaces")
+    netplan = h.run("netplan")
+    assert netplan.change("/etc/netplan/50-cloud-init.yaml") is None
+    nm = h.run("networkmanager")
+    path = "/etc/NetworkManager/system-connections/os-conf-eth0.nmconnection"
+    assert h.section(h.ini(h.after(nm, path)), "ipv4")["dns"] == "7.7.7.7;8.8.8.8;"
+    wicked = h.run("wicked")
+    assert h.env(h.after(wicked, "/etc/sysconfig/network/config"))["NETCONFIG_DNS_STATIC_SERVERS"] == "7.7.7.7 8.8.8.8"
+    assert h.after(wicked, "/etc/HOSTNAME") == "iZ23r29djmjZ\n"
+    netifrc = h.run("netifrc")
+    assert netifrc.change("/etc/init.d/net.eth0").after == "-> net.lo"
+    assert netifrc.change("/etc/runlevels/default/net.eth0").after == "-> /etc/init.d/net.eth0"
+    assert h.after(netifrc, "/etc/conf.d/hostname") == 'hostname="iZ23r29djmjZ"\n'
+
+
+def test_resolv_conf_linked_to_the_resolved_stub():
+    tree = h.tree_for("netplan", links={"/etc/resolv.conf": "../run/systemd/resolve/stub-resolv.conf"})
+    cs = h.run("netplan", tree=tree)
+    assert cs.change("/etc/resolv.conf") is None  # the link stays
+    assert h.after(cs, "/etc/systemd/resolved.conf.d/90-os-conf.conf") == "# written by os-conf\n[Resolve]\nDNS=7.7.7.7 8.8.8.8\n"
+    assert ["systemctl", "try-restart", "systemd-resolved.service"] in cs.commands
+
+
+def test_missing_host_keys_are_regenerated():
+    cs = h.run("sysconfig")
+    assert h.after(cs, "/etc/ssh/ssh_host_ed25519_key").startswith("(simulated: ssh-keygen -A")
+    assert ["ssh-keygen", "-A"] in cs.commands
+    present = h.tree_for("sysconfig", {"/etc/ssh/ssh_host_rsa_key": "key"})
+    assert ["ssh-keygen", "-A"] not in h.run("sysconfig", tree=present).commands
+
+
+def test_first_partition_as_root_and_unmounted():
+    root = h.run("sysconfig", first="/")
+    assert root.change("/aliyun_custom_image/os.conf").action == "delete"
+    unmounted = h.run("sysconfig", first=None)
+    assert unmounted.change("[first partition]/aliyun_custom_image/os.conf").action == "delete"
+    assert ["mount", "/dev/wb-first", "/run/os-conf/first"] in unmounted.commands
+
+
+def test_no_os_conf_changes_nothing_but_the_log():
+    cs = h.run("sysconfig", conf=None, tree=h.tree_for("sysconfig", {"/etc/ssh/ssh_host_rsa_key": "k"}))
+    assert cs.exit_code == 0 and "nothing to do" in cs.log
+    assert {c.path for c in cs.changes} <= {"/var/log/os-conf.log", "/var/lib/os-conf"}
+
+
+def test_first_partition_not_found():
+    script = build_script("sysconfig", "00000000-0000-0000-0000-000000000000", "")
+    cs = h.run("sysconfig", script=script)
+    assert cs.exit_code == 0 and "was not found" in cs.log
+    assert cs.change("/boot/aliyun_custom_image/os.conf") is None
+
+
+def test_a_failed_step_keeps_os_conf():
+    cs = h.run("sysconfig", h.VPC.replace("eth0_netmask=255.255.255.0", "eth0_netmask=255.0.255.0"))
+    assert cs.exit_code == 1
+    assert "not a contiguous IPv4 mask" in cs.log and "os.conf kept" in cs.log
+    assert cs.change("/boot/aliyun_custom_image/os.conf") is None
+
+
+def test_stop_and_status():
+    assert h.run("sysconfig", action="stop").changes == []
+    status = h.run("sysconfig", action="status")
+    assert status.exit_code == 0 and "waiting to be applied" in status.log
+
+
+HOSTILE = [
+    "hostname=$(touch /etc/pwned-subst)",
+    "hostname=`touch /etc/pwned-backtick`",
+    "hostname=x;touch /etc/pwned-semicolon",
+    'eth0_route="0.0.0.0/0 10.171.254.1;$(touch /etc/pwned-route)"',
+    "dns_nameserver=7.7.7.7 && touch /etc/pwned-and",
+    "password=$(touch${IFS}/etc/pwned-ifs)",
+    "eth0_ip_addr=10.0.0.1|touch /etc/pwned-pipe",
+    "hostname=a\ntouch /etc/pwned-newline",
+    'hostname="quoted" ; touch /etc/pwned-quoted',
+    "eth0_mac_addr=" + "A" * 5000,
+    "hostname=caf\xe9-\udcff",
+]
+
+
+@pytest.mark.parametrize("busybox", SHELLS, ids=lambda b: "busybox" if b else "sh")
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_hostile_os_conf_executes_nothing(flavor, busybox):
+    conf = "\n".join(HOSTILE).encode("utf-8", "surrogateescape").decode("utf-8", "replace") + "\n"
+    cs = h.run(flavor, conf, busybox=busybox)
+    assert not [c.path for c in cs.changes if "pwned" in c.path]
+    assert not any("touch" in " ".join(argv) for argv in cs.commands)
+    assert cs.exit_code == 1 and "rejected" in cs.log  # refused, and os.conf kept for a fixed one
+    assert cs.change("/boot/aliyun_custom_image/os.conf") is None
+
+
+def test_defective_parser_loses_routes(tmp_path):
+    """A parser with the sample's defects, simulated: the ChangeSet shows the routes it loses."""
+    from pathlib import Path
+
+    script = (Path(__file__).parents[1] / "fixtures" / "parsers" / "defective.sh").read_text()
+    conf = h.MULTI.replace('eth0_route="0.0.0.0/0 192.168.10.1"', "")
+    cs = h.run("sysconfig", conf, script=script)
+    routes = h.after(cs, "/etc/sysconfig/network-scripts/route-eth0").splitlines()
+    assert routes == ["10.0.0.0/8 via 10.0.0.0/8 dev eth0"]  # one route left, and with a wrong gateway
+    assert not any(r.startswith("0.0.0.0/0") for r in routes)  # a VPC with no default route at all
+    ours = h.run("sysconfig", conf)
+    assert len(routes_of(ours, "sysconfig", "eth0")) == 4
+
+
+def test_unknown_shebang_is_reported_not_hidden():
+    cs = h.run("sysconfig", script="#!/nonexistent/interpreter\necho hi\n")
+    assert cs.exit_code not in (0, None)
+    assert cs.changes == [] or all("pwned" not in c.path for c in cs.changes)
+
+
+def test_script_that_hangs_is_stopped(monkeypatch):
+    from workbench import simulate as sim
+
+    monkeypatch.setattr(sim, "TIMEOUT", 2)
+    cs = h.run("sysconfig", script="#!/bin/sh\nsleep 30\n")
+    assert cs.exit_code is None and "did not finish" in cs.log
+
+
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_scripts_are_posix_sh_by_shellcheck(flavor, tmp_path):
+    import subprocess
+
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (the bootstrap installs it)")
+    path = tmp_path / "os-conf"
+    path.write_text(build_script(flavor, h.UUID, h.LABEL))
+    proc = subprocess.run(["shellcheck", "-s", "sh", "-S", "warning", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
