@@ -15,8 +15,13 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from screens.error import ErrorModal
+from screens.osconf import OsConfScreen
 from screens.overview import OverviewScreen
 from screens.security import SecurityScreen
+from screens.simulation import SimulationScreen
+from workbench import osconf
+from workbench.parsers import ParserChoice, choose_flavor
+from workbench.simulate import ChangeSet, simulate_image
 from workbench.checks import CheckResult, run_checks
 from workbench.checks.passwords import ScanProgress
 from workbench.errors import WorkbenchError
@@ -71,11 +76,24 @@ class ChecksDone(Message):
     fixes: list[Fix]
 
 
+@dataclass
+class SimulationDone(Message):
+    changeset: ChangeSet
+
+
+SCREENS = {"overview": OverviewScreen, "security": SecurityScreen, "osconf": OsConfScreen,
+           "simulation": SimulationScreen}
+
+
 class WorkbenchApp(App[int]):
     TITLE = "workbench"
     BINDINGS = [
-        Binding("o", "show('overview')", "Overview", tooltip="Image facts, partitions and import limits"),
-        Binding("s", "show('security')", "Security", tooltip="Passwords, SSH, services and vulnerabilities"),
+        Binding("1", "show('overview')", "Limits", tooltip="Image facts, partitions and import limits"),
+        Binding("2", "show('security')", "Security", tooltip="Passwords, SSH, services and vulnerabilities"),
+        Binding("3", "show('osconf')", "os.conf", tooltip="Write and check the os.conf the platform provides"),
+        Binding("4", "show('simulation')", "Simulation", tooltip="What the parser would change at first boot"),
+        Binding("o", "show('overview')", "Overview", show=False),
+        Binding("s", "show('security')", "Security", show=False),
         Binding("q", "quit", "Quit", tooltip="Leave the workbench (the image is never modified)"),
     ]
 
@@ -94,14 +112,20 @@ class WorkbenchApp(App[int]):
         self._cancel_scan = threading.Event()
         self._launch_started: float | None = None
         self._progress_phase = ""
+        self.osconf_values: dict[str, str] = osconf.parse_text(osconf.EXAMPLE_VPC)[0]
+        self.flavor_override: str | None = None
+        self.custom_script: str | None = None
+        self.changeset: ChangeSet | None = None
+        self.simulation_error: str | None = None
+        self._sim_timer = None
 
     @property
     def overview(self) -> OverviewScreen:
         return self.get_screen("overview")  # type: ignore[return-value]
 
     def on_mount(self) -> None:
-        self.install_screen(OverviewScreen(), "overview")
-        self.install_screen(SecurityScreen(), "security")
+        for name, cls in SCREENS.items():
+            self.install_screen(cls(), name)
         self.push_screen("overview")
         self.sub_title = self.path
         self.set_interval(0.5, self._tick_launch)
@@ -138,7 +162,7 @@ class WorkbenchApp(App[int]):
 
     # -- results -------------------------------------------------------------------
     def _refresh_screens(self) -> None:
-        for name in ("overview", "security"):
+        for name in SCREENS:
             screen = self.get_screen(name)
             if screen.is_mounted:
                 screen.update_view()
@@ -179,6 +203,7 @@ class WorkbenchApp(App[int]):
         self.overview.show_progress(Progress("Ready", 1.0))
         self._refresh_screens()
         self.run_review(self.review)
+        self.simulate_now()
 
     def on_checks_progress(self, message: ChecksProgress) -> None:
         self.scan_progress = message.progress
@@ -199,6 +224,58 @@ class WorkbenchApp(App[int]):
         """The fixes the inject step will apply (chosen on the security screen)."""
         self.chosen_fixes = set(chosen)
 
+    # -- os.conf and the simulation --------------------------------------------------------------
+    def parser_choice(self) -> ParserChoice:
+        if self.flavor_override:
+            return ParserChoice(self.flavor_override, "chosen by you")
+        guest = self.review.guest if self.review else None
+        return choose_flavor(guest.os if guest else None)
+
+    def set_osconf(self, values: dict[str, str]) -> None:
+        """The form changed: keep the values and simulate again once typing pauses."""
+        self.osconf_values = dict(values)
+        if self._sim_timer is not None:
+            self._sim_timer.stop()
+        self._sim_timer = self.set_timer(0.3, self.simulate_now)
+
+    def choose_parser(self, flavor: str) -> None:
+        self.flavor_override = flavor
+        self.custom_script = None
+        self.simulate_now()
+
+    def load_custom_script(self, path: str) -> None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)
+        except OSError as e:
+            self.notify(f"{path} cannot be read ({e.strerror})", severity="error")
+            return
+        self.custom_script = data.decode("utf-8", "replace")
+        self.simulate_now()
+
+    def action_simulate_now(self) -> None:
+        self.simulate_now()
+
+    def simulate_now(self) -> None:
+        if self.review is None or self.review.guest is None:
+            return
+        script = self.custom_script
+        flavor = None if script is not None else self.parser_choice().flavor
+        self.run_simulation(osconf.render_values(self.osconf_values), flavor, script)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="simulate")
+    def run_simulation(self, text: str, flavor: str | None, script: str | None) -> None:
+        review = self.review
+        cs = simulate_image(review.facts, review.guest, text, flavor, script)
+        self.post_message(SimulationDone(cs))
+
+    def on_simulation_done(self, message: SimulationDone) -> None:
+        self.changeset = message.changeset
+        self.simulation_error = None
+        screen = self.get_screen("simulation")
+        if screen.is_mounted:
+            screen.update_view()
+
     def on_notice(self, message: Notice) -> None:
         self.notify(message.text, severity="warning", timeout=8)
 
@@ -215,6 +292,11 @@ class WorkbenchApp(App[int]):
             return
         if event.worker.group == "checks":
             self.push_screen(ErrorModal("The checks could not finish", text))
+            return
+        if event.worker.group == "simulate":  # shown on the simulation screen, not as a modal
+            self.simulation_error = text
+            self.changeset = None
+            self._refresh_screens()
             return
         self.guest_error = text
         if self.review is not None:
@@ -257,6 +339,16 @@ class WorkbenchApp(App[int]):
         yield SystemCommand("Overview", "Image facts, partitions and import limits", lambda: self.action_show("overview"))
         yield SystemCommand("Security review", "Passwords, SSH, services, vulnerabilities and fixes",
                             lambda: self.action_show("security"))
+        yield SystemCommand("Edit os.conf", "The form, its validation and a preview", lambda: self.action_show("osconf"))
+        yield SystemCommand("Simulation", "What the parser would change, file by file",
+                            lambda: self.action_show("simulation"))
+        if isinstance(screen, OsConfScreen):
+            yield SystemCommand("Fill in the documented example", "The VPC example of the cloud documentation",
+                                screen.action_example)
+            yield SystemCommand("Load os.conf", "Read an os.conf file into the form", screen.action_load)
+            yield SystemCommand("Save os.conf", "Write the os.conf to a file", screen.action_save)
+        if isinstance(screen, SimulationScreen):
+            yield SystemCommand("Load a parser script", "Simulate your own parser", screen.action_load_script)
         if self._busy("checks"):
             yield SystemCommand("Cancel the password scan", "Stop trying default passwords", self.action_cancel_scan)
         if isinstance(screen, SecurityScreen):

@@ -231,10 +231,7 @@ class OsConf(BaseModel):
         return {k: getattr(self, k) for k in KEYS if getattr(self, k) is not None}
 
     def render(self) -> str:
-        lines = []
-        for k, v in self.values().items():
-            lines.append(f'{k}="{v}"' if k in QUOTED else f"{k}={v}")
-        return "\n".join(lines) + ("\n" if lines else "")
+        return render_values(self.values())
 
     def warnings(self) -> list[Problem]:
         out: list[Problem] = []
@@ -272,6 +269,20 @@ class OsConf(BaseModel):
             out.append(Problem(f"{default_iface}_route", f"no default route (0.0.0.0/0) for the "
                                f"{'classic internet side' if self.classic else 'VPC'}; {how}", "warning"))
         return out
+
+
+def render_values(values: dict[str, str]) -> str:
+    """os.conf text in the documented layout (key order, quoted lists), valid or not."""
+    lines = []
+    for k in KEYS:
+        v = values.get(k)
+        if v is not None:
+            lines.append(f'{k}="{v}"' if k in QUOTED else f"{k}={v}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def encode_password(plain: str) -> str:
+    return base64.b64encode(plain.encode("utf-8")).decode("ascii")
 
 
 def parse_text(data: str | bytes) -> tuple[dict[str, str], list[Problem]]:

@@ -25,3 +25,35 @@ def test_security_snapshot(snap_compare, built, guest):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(110, 44), run_before=before)
+
+
+@pytest.mark.appliance
+def test_osconf_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(110, 36), run_before=before)
+
+
+@pytest.mark.appliance
+def test_simulation_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+
+    async def before(pilot):
+        for _ in range(100):
+            await settle(pilot)
+            if app.changeset is not None:
+                break
+            await pilot.pause(0.1)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("down")  # /etc/hostname
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(110, 40), run_before=before)

@@ -1,0 +1,147 @@
+"""What the parser would change: files with their action, a coloured diff each, commands and log."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Select, Static
+
+from screens.modals import PathModal
+from workbench.parsers import FLAVORS
+from workbench.report import ACTION_STYLE, unified_diff
+from workbench.units import printable
+
+AUTO = "auto"
+CUSTOM = "custom"
+
+
+def diff_text(change) -> Text:
+    t = Text()
+    for line in unified_diff(change):
+        line = printable(line.rstrip("\n"), 2000)
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else \
+            "cyan" if line.startswith("@@") else "dim"
+        t.append(line + "\n", style=style)
+    if not t:
+        t.append("(no text to compare: " + change.kind + ")", style="dim")
+    return t
+
+
+class SimulationScreen(Screen):
+    CSS_PATH = "simulation.tcss"
+    BINDINGS = [
+        Binding("ctrl+l", "load_script", "Load script", tooltip="Simulate a parser script of your own"),
+        Binding("ctrl+r", "app.simulate_now", "Rerun", tooltip="Run the simulation again"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="sim-top"):
+            yield Select([(f"{name}: {desc}", name) for name, desc in FLAVORS.items()], prompt="parser flavour",
+                         allow_blank=True, id="sim-flavor")
+            yield Static(id="sim-status")
+        with Horizontal(id="sim-body"):
+            yield DataTable(id="sim-changes", cursor_type="row")
+            with VerticalScroll(id="sim-diff-box"):
+                yield Static(id="sim-diff")
+        with Horizontal(id="sim-bottom"):
+            yield Static(id="sim-commands")
+            yield Static(id="sim-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#sim-changes", DataTable)
+        table.border_title = "Changed files"
+        table.add_columns("action", "path")
+        self.query_one("#sim-diff-box").border_title = "Diff"
+        self.query_one("#sim-commands").border_title = "Commands"
+        self.query_one("#sim-log").border_title = "Parser log"
+        self._changes = {}
+        self.update_view()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.update_view()
+        self.query_one("#sim-changes").focus()
+
+    def update_view(self) -> None:
+        if not self.is_mounted:
+            return
+        app = self.app
+        choice = app.parser_choice()
+        select = self.query_one("#sim-flavor", Select)
+        with select.prevent(Select.Changed):
+            if app.custom_script is None and select.value != choice.flavor:
+                select.value = choice.flavor
+        cs = app.changeset
+        status = Text()
+        if app.custom_script is not None:
+            status.append("custom script", style="bold magenta")
+        else:
+            status.append(f"{choice.flavor}", style="bold")
+            status.append(f" ({printable(choice.reason, 100)})", style="dim")
+        if app.simulation_error:
+            status.append(f"\n{printable(app.simulation_error, 300)}", style="red")
+        elif cs is None:
+            status.append("\nwaiting for the appliance to read the guest…", style="dim")
+        else:
+            code = "timed out" if cs.exit_code is None else str(cs.exit_code)
+            status.append("\nexit code ")
+            status.append(code, style="green" if cs.exit_code == 0 else "bold red")
+            status.append(f" · {len(cs.changes)} changes · {len(cs.commands)} commands")
+        self.query_one("#sim-status", Static).update(status)
+        self._fill(cs)
+
+    def _fill(self, cs) -> None:
+        table = self.query_one("#sim-changes", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        self._changes = {}
+        for i, ch in enumerate(cs.changes if cs else []):
+            key = str(i)
+            self._changes[key] = ch
+            table.add_row(Text(ch.action, style=ACTION_STYLE.get(ch.action, "")),
+                          printable(ch.path, 120) + ("/" if ch.kind == "dir" else ""), key=key)
+        if self._changes:
+            table.move_cursor(row=min(keep, len(self._changes) - 1))
+            self._show(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        else:
+            self.query_one("#sim-diff", Static).update("")
+        commands = Text()
+        for argv in (cs.commands if cs else [])[:50]:
+            commands.append(printable(" ".join(argv), 200) + "\n")
+        self.query_one("#sim-commands", Static).update(commands)
+        from workbench.simulate import mask
+
+        log = mask("os.conf", cs.log) if cs else ""
+        self.query_one("#sim-log", Static).update(Text("\n".join(printable(ln, 300) for ln in log.splitlines()[-40:]),
+                                                       style="dim"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None:
+            self._show(event.row_key.value)
+
+    def _show(self, key: str | None) -> None:
+        ch = self._changes.get(key)
+        box = self.query_one("#sim-diff", Static)
+        if ch is None:
+            box.update("")
+            return
+        self.query_one("#sim-diff-box").border_title = f"{ch.action} {printable(ch.path, 80)}"
+        box.update(diff_text(ch))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        if value is Select.BLANK:
+            return
+        self.app.choose_parser(str(value))
+
+    def action_load_script(self) -> None:
+        def done(path: str | None) -> None:
+            if path:
+                self.app.load_custom_script(path)
+
+        self.app.push_screen(PathModal("Simulate this parser script"), done)
