@@ -15,7 +15,7 @@ from workbench.errors import UsageError, WorkbenchError
 
 FLAVOR_NAMES = ("sysconfig", "ifupdown", "netplan", "networkd", "networkmanager", "wicked", "netifrc")
 
-SUBCOMMANDS = ("check", "demo", "osconf", "simulate")
+SUBCOMMANDS = ("check", "demo", "osconf", "simulate", "inject", "uninject")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--flavor", choices=sorted(FLAVOR_NAMES), help="parser flavour (default: the image's network stack)")
     g.add_argument("--script", metavar="FILE", help="run this parser script instead of the workbench's own")
     sm.add_argument("--format", choices=("text", "json", "diff"), default="text")
+
+    inj = sub.add_parser("inject", help="install the parser (and chosen fixes) into a new image, or in place")
+    inj.add_argument("image")
+    where = inj.add_mutually_exclusive_group()
+    where.add_argument("--output", metavar="OUT", help="write a new image OUT (the source stays untouched)")
+    where.add_argument("--in-place", action="store_true", help="write into IMAGE itself (needs --yes)")
+    inj.add_argument("--yes", action="store_true", help="confirm --in-place")
+    inj.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    g2 = inj.add_mutually_exclusive_group()
+    g2.add_argument("--flavor", choices=sorted(FLAVOR_NAMES), help="parser flavour (default: the image's network stack)")
+    g2.add_argument("--script", metavar="FILE", help="install this parser script instead of the workbench's own")
+    inj.add_argument("--fix", action="append", default=[], metavar="ID", help="apply a fix offered by the checks "
+                     "(repeatable, e.g. fix.remove-host-keys)")
+    inj.add_argument("--os-conf", metavar="FILE", help="also place this os.conf, to test the image with")
+    inj.add_argument("--output-format", choices=("qcow2", "raw", "vpc", "vmdk", "vhdx"),
+                     help="format of OUT (default: the source's)")
+    inj.add_argument("--plan", action="store_true", help="only show what would be written")
+    inj.add_argument("--format", choices=("text", "json"), default="text")
+
+    un = sub.add_parser("uninject", help="remove what inject wrote (as its manifest lists)")
+    un.add_argument("image")
+    where = un.add_mutually_exclusive_group()
+    where.add_argument("--output", metavar="OUT")
+    where.add_argument("--in-place", action="store_true")
+    un.add_argument("--yes", action="store_true")
+    un.add_argument("--force", action="store_true")
 
     d = sub.add_parser("demo", help="build the sample image (CentOS 7-like, with deliberate findings)")
     d.add_argument("path", nargs="?", default="sample.qcow2", help="where to write it (default sample.qcow2)")
@@ -152,6 +178,51 @@ def cmd_simulate(args) -> int:
     return 0 if cs.exit_code == 0 else 1
 
 
+def _where(args) -> None:
+    if args.in_place and not args.yes:
+        raise UsageError("--in-place writes into the image itself; add --yes to confirm")
+    if not args.in_place and not args.output and not getattr(args, "plan", False):
+        raise UsageError("say where to write: --output OUT (a new image), or --in-place --yes")
+
+
+def cmd_inject(args) -> int:
+    import json
+
+    from workbench.inject import InjectionPlan, inject
+    from workbench.report import print_inject
+
+    _where(args)
+    script = _read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
+    conf = _read_input(args.os_conf, "os.conf").decode("utf-8", "replace") if args.os_conf else None
+
+    def progress(p):
+        if sys.stderr.isatty():
+            print(f"workbench: {p.phase}…", file=sys.stderr)
+
+    result = inject(args.image, args.output, args.in_place, args.force, args.flavor, script, tuple(args.fix), conf,
+                    args.output_format, progress=progress, notify=_stderr_notify, plan_only=args.plan)
+    if args.format == "json":
+        doc = {"schema": "workbench.inject-plan/1", **result.to_json()} if isinstance(result, InjectionPlan) \
+            else result.to_json()
+        print(json.dumps(doc, indent=2))
+    else:
+        print_inject(result)
+    return 0
+
+
+def cmd_uninject(args) -> int:
+    from workbench.inject import uninject
+
+    _where(args)
+    done = uninject(args.image, args.output, args.in_place, args.force, notify=_stderr_notify)
+    print(f"{done['output']}: removed {len(done['removed'])} path(s), restored {len(done['restored'])}")
+    for p in done["removed"]:
+        print(f"  removed  {p}")
+    for p in done["restored"]:
+        print(f"  restored {p}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from workbench.demo import build_sample
 
@@ -181,8 +252,16 @@ def cmd_tui(argv: list[str]) -> int:
     return app.return_code or 0
 
 
+def _terminate(signum, frame):
+    """SIGTERM unwinds like ^C, so that partial outputs are removed on the way out."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if argv and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS:
             return cmd_tui(argv)
@@ -190,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"check": cmd_check, "demo": cmd_demo, "osconf": cmd_osconf,
-                "simulate": cmd_simulate}[args.command](args)
+        return {"check": cmd_check, "demo": cmd_demo, "osconf": cmd_osconf, "simulate": cmd_simulate,
+                "inject": cmd_inject, "uninject": cmd_uninject}[args.command](args)
     except WorkbenchError as e:
         print(str(e) if str(e).startswith("workbench") else f"workbench: {e}", file=sys.stderr)
         return e.exit_code
@@ -200,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug or an unforeseen guest: still one sentence, never a traceback
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        print(f"workbench: unexpected {type(e).__name__}: {first} (please report this)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -50,15 +50,24 @@ def first_partition_ids(facts: ImageFacts) -> tuple[str, str]:
     return (uuid if _SAFE_ID.match(uuid) else "", label if _SAFE_ID.match(label) else "")
 
 
-def build_script(flavor: str, first_uuid: str = "", first_label: str = "") -> str:
-    """The exact text injected as /etc/init.d/os-conf (and run by the simulation)."""
+def build_script(flavor: str, first_uuid: str = "", first_label: str = "", init: str = "lsb") -> str:
+    """The exact text injected as /etc/init.d/os-conf (and run by the simulation).
+
+    init: "lsb" (an LSB init script, which sysvinit and systemd run) or "openrc" (an openrc-run
+    script with the same functions, for OpenRC images).
+    """
     if flavor not in FLAVORS:
         raise ValueError(f"unknown parser flavour {flavor!r} (known: {', '.join(FLAVORS)})")
+    if init not in ("lsb", "openrc"):
+        raise ValueError(f"unknown init style {init!r}")
     if not _SAFE_ID.match(first_uuid) or not _SAFE_ID.match(first_label):
         raise ValueError("the first partition's UUID or label has characters the parser cannot carry")
     d = assets_dir() / "parsers"
     template = (d / "os-conf.sh.in").read_text(encoding="utf-8")
     network = (d / f"net-{flavor}.sh").read_text(encoding="utf-8").rstrip("\n")
-    return (template.replace("@@NETWORK@@", network).replace("@@FLAVOR@@", flavor)
+    header = (d / f"header-{init}.sh").read_text(encoding="utf-8")
+    portal = (d / f"portal-{init}.sh").read_text(encoding="utf-8")
+    return (template.replace("@@HEADER@@", header).replace("@@PORTAL@@", portal)
+            .replace("@@NETWORK@@", network).replace("@@FLAVOR@@", flavor)
             .replace("@@VERSION@@", __version__).replace("@@FIRST_UUID@@", first_uuid)
             .replace("@@FIRST_LABEL@@", first_label))

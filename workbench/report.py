@@ -137,3 +137,36 @@ def print_changeset(cs, out: TextIO | None = None, color: bool | None = None, di
     console.print(Text("log", style="bold underline"))
     for line in (mask("os.conf", cs.log) or "").splitlines()[-60:]:
         console.print(Text("  " + printable(line, 300), style="dim"))
+
+
+def print_inject(result, out: TextIO | None = None, color: bool | None = None) -> None:
+    """An injection plan, or the result of applying one with its verification."""
+    from workbench.inject import InjectionPlan
+
+    console = Console(file=out or sys.stdout, highlight=False, markup=False, emoji=False,
+                      force_terminal=color, no_color=(color is False), soft_wrap=True)
+    plan = result if isinstance(result, InjectionPlan) else result.plan
+    console.print(Text(f"parser: {plan.flavor} · init: {plan.init} · first partition "
+                       f"{plan.first_uuid or plan.first_label} on {plan.first_mountpoint or 'not mounted'}"))
+    for w in plan.writes:
+        line = Text("  ")
+        line.append(f"{w.action:<7}", style=ACTION_STYLE.get(w.action, ""))
+        mode = f" {w.mode:04o}" if w.kind in ("file", "dir") else ""
+        target = f" -> {w.target}" if w.kind == "link" else ""
+        line.append(f" {printable(plan.display_path(w.path), 200)}{target}{mode}  ({w.reason})")
+        console.print(line)
+    for note in plan.notes:
+        console.print(Text(f"  note: {printable(note)}", style="dim"))
+    if isinstance(result, InjectionPlan):
+        return
+    console.print(Text(f"wrote {len(result.written)} path(s), {len(result.unchanged)} already as planned; "
+                       f"SELinux: {result.labelling}"))
+    for v in result.verified:
+        line = Text("  ")
+        line.append("✔ " if v.ok else "✘ ", style="green" if v.ok else "bold red")
+        line.append(f"{printable(v.path, 200)}: {printable(v.detail, 200)}")
+        console.print(line)
+    verdict = Text("verified: ")
+    verdict.append("all planned writes are in place" if result.ok else "FAILED", style="green" if result.ok else "bold red")
+    verdict.append(f" · {result.output} ({result.seconds:.1f} s)")
+    console.print(verdict)

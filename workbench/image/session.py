@@ -159,13 +159,16 @@ class GuestSession:
     """A launched, read-only view of one image. Use from one thread at a time."""
 
     def __init__(self, facts: ImageFacts, progress: Callable[[Progress], None] | None = None,
-                 notify: Notify | None = None) -> None:
+                 notify: Notify | None = None, writable_path: str | None = None) -> None:
+        """writable_path: open that file (a copy of the image, or the image for an in-place write)
+        read-write and mount the guest read-write; only inject does this."""
         self.facts = facts
         self._progress = progress or (lambda p: None)
         self._notify = notify
         self.g = None
         self.accel = "tcg"
         self.volumes: list[Volume] = []
+        self.writable_path = writable_path
 
     def __enter__(self) -> "GuestSession":
         return self
@@ -187,7 +190,10 @@ class GuestSession:
         self._progress(Progress("Starting the appliance", 0.0, f"expected ~{expected_launch_seconds():.0f} s"))
 
         def add(g):
-            g.add_drive_opts(self.facts.path, format=self.facts.format, readonly=True)
+            if self.writable_path:
+                g.add_drive_opts(self.writable_path, format=self.facts.format, readonly=False)
+            else:
+                g.add_drive_opts(self.facts.path, format=self.facts.format, readonly=True)
 
         self.g, self.accel = launch(add, self._notify,
                                     lambda f: self._progress(Progress("Starting the appliance", f)))
@@ -204,7 +210,7 @@ class GuestSession:
         t = time.monotonic()
         self.volumes = self._volumes(notes)
         first = self.facts.first_partition
-        trial = self._trial_write(first) if first is not None else None
+        trial = self._trial_write(first) if first is not None and not self.writable_path else None
         timings["trial_write"] = time.monotonic() - t
 
         self._progress(Progress("Finding the root file system", None))
@@ -266,14 +272,17 @@ class GuestSession:
             return None
 
     def _mount_ro(self, device: str, mountpoint: str, fs: str | None) -> str | None:
-        """Mount read-only; returns an error message or None."""
-        options = ["ro"]
-        if fs == "xfs":
-            options.append("ro,norecovery")
-        elif fs in ("ext3", "ext4"):
-            options.append("ro,noload")
-        elif fs == "btrfs":
-            options.append("ro,subvol=@")
+        """Mount read-only (read-write in a writable session); returns an error message or None."""
+        if self.writable_path:
+            options = ["", "subvol=@"] if fs == "btrfs" else [""]
+        else:
+            options = ["ro"]
+            if fs == "xfs":
+                options.append("ro,norecovery")
+            elif fs in ("ext3", "ext4"):
+                options.append("ro,noload")
+            elif fs == "btrfs":
+                options.append("ro,subvol=@")
         err = None
         for opt in options:
             try:
