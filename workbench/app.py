@@ -15,6 +15,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from screens.error import ErrorModal
+from screens.inject import InjectScreen, TypedConfirmModal
+from screens.modals import ConfirmModal
 from screens.osconf import OsConfScreen
 from screens.overview import OverviewScreen
 from screens.security import SecurityScreen
@@ -81,8 +83,18 @@ class SimulationDone(Message):
     changeset: ChangeSet
 
 
+@dataclass
+class InjectProgress(Message):
+    phase: str
+
+
+@dataclass
+class InjectDone(Message):
+    result: object
+
+
 SCREENS = {"overview": OverviewScreen, "security": SecurityScreen, "osconf": OsConfScreen,
-           "simulation": SimulationScreen}
+           "simulation": SimulationScreen, "inject": InjectScreen}
 
 
 class WorkbenchApp(App[int]):
@@ -92,6 +104,7 @@ class WorkbenchApp(App[int]):
         Binding("2", "show('security')", "Security", tooltip="Passwords, SSH, services and vulnerabilities"),
         Binding("3", "show('osconf')", "os.conf", tooltip="Write and check the os.conf the platform provides"),
         Binding("4", "show('simulation')", "Simulation", tooltip="What the parser would change at first boot"),
+        Binding("5", "show('inject')", "Inject", tooltip="Write the parser and the chosen fixes into an image"),
         Binding("o", "show('overview')", "Overview", show=False),
         Binding("s", "show('security')", "Security", show=False),
         Binding("q", "quit", "Quit", tooltip="Leave the workbench (the image is never modified)"),
@@ -118,6 +131,9 @@ class WorkbenchApp(App[int]):
         self.changeset: ChangeSet | None = None
         self.simulation_error: str | None = None
         self._sim_timer = None
+        self.inject_phase: str | None = None
+        self.inject_result = None
+        self.inject_error: str | None = None
 
     @property
     def overview(self) -> OverviewScreen:
@@ -269,6 +285,73 @@ class WorkbenchApp(App[int]):
         cs = simulate_image(review.facts, review.guest, text, flavor, script)
         self.post_message(SimulationDone(cs))
 
+    # -- inject ------------------------------------------------------------------------------------
+    def injection_plan(self, with_osconf: bool = False):
+        """(plan, None) or (None, why there is none yet)."""
+        from workbench.inject import InjectError, build_plan
+
+        if self.review is None or self.review.guest is None:
+            return None, "The plan is made once the appliance has read the guest."
+        chosen = [f for f in self.fixes if f.id in self.chosen_fixes]
+        script = self.custom_script
+        flavor = None if script is not None else self.parser_choice().flavor
+        text = osconf.render_values(self.osconf_values) if with_osconf else None
+        try:
+            return build_plan(self.review.facts, self.review.guest, flavor, script, chosen, text), None
+        except (InjectError, ValueError) as e:
+            return None, str(e)
+
+    def action_write_image(self) -> None:
+        screen = self.get_screen("inject")
+        plan, why = self.injection_plan(screen.with_osconf)
+        if plan is None:
+            self.notify(why or "no plan yet", severity="warning")
+            return
+        name = self.review.facts.name
+        writes = f"{len(plan.writes)} writes ({', '.join(plan.fixes) or 'no fixes'}), then a verification"
+        if screen.in_place:
+            self.push_screen(TypedConfirmModal(name, f"The parser and {writes} go into {self.path} itself. "
+                                                     "There is no copy to fall back on."),
+                             lambda ok: ok and self._start_inject(plan, None, screen.with_osconf))
+            return
+        out = screen.output
+        if not out:
+            self.notify("Say where to write the new image", severity="warning")
+            return
+        self.push_screen(ConfirmModal("Write a new image?", f"{out} will be a copy of {name} with the parser "
+                                      f"and {writes}. {name} itself is not modified.", "Write"),
+                         lambda ok: ok and self._start_inject(plan, out, screen.with_osconf))
+
+    def _start_inject(self, plan, output: str | None, with_osconf: bool) -> None:
+        if output is None and self.session is not None:  # in place: our read-only handle holds the image
+            self.session.close()
+            self.session = None
+        self.inject_result = self.inject_error = None
+        self.run_inject(output, plan.fixes, osconf.render_values(self.osconf_values) if with_osconf else None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inject")
+    def run_inject(self, output: str | None, fix_ids: list[str], osconf_text: str | None) -> None:
+        from workbench.inject import inject
+
+        script = self.custom_script
+        flavor = None if script is not None else self.parser_choice().flavor
+        result = inject(self.path, output, output is None, False, flavor, script, tuple(fix_ids), osconf_text,
+                        progress=lambda p: self.post_message(InjectProgress(p.phase)),
+                        notify=lambda t: self.post_message(Notice(t)))
+        self.post_message(InjectDone(result))
+
+    def on_inject_progress(self, message: InjectProgress) -> None:
+        self.inject_phase = message.phase if message.phase != "Done" else None
+        screen = self.get_screen("inject")
+        if screen.is_mounted:
+            screen.show_progress(self.inject_phase)
+
+    def on_inject_done(self, message: InjectDone) -> None:
+        self.inject_phase = None
+        self.inject_result = message.result
+        self._refresh_screens()
+        self.notify(f"Written and verified: {message.result.output}")
+
     def on_simulation_done(self, message: SimulationDone) -> None:
         self.changeset = message.changeset
         self.simulation_error = None
@@ -292,6 +375,13 @@ class WorkbenchApp(App[int]):
             return
         if event.worker.group == "checks":
             self.push_screen(ErrorModal("The checks could not finish", text))
+            return
+        if event.worker.group == "inject":
+            self.inject_phase = None
+            self.inject_error = text
+            self._refresh_screens()
+            self.push_screen(ErrorModal("Nothing was written" if "nothing was written" in text.lower()
+                                        else "The image could not be written", text))
             return
         if event.worker.group == "simulate":  # shown on the simulation screen, not as a modal
             self.simulation_error = text
@@ -331,6 +421,9 @@ class WorkbenchApp(App[int]):
             return None if self._busy("guest", "preflight") else True  # greyed out while the image is read
         if action == "cancel_scan":
             return True if self._busy("checks") else None
+        if action == "write_image":
+            ready = self.review is not None and self.review.guest is not None and not self._busy("inject")
+            return True if ready else None
         return True
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -349,6 +442,10 @@ class WorkbenchApp(App[int]):
             yield SystemCommand("Save os.conf", "Write the os.conf to a file", screen.action_save)
         if isinstance(screen, SimulationScreen):
             yield SystemCommand("Load a parser script", "Simulate your own parser", screen.action_load_script)
+        yield SystemCommand("Inject", "The plan, and writing it into an image", lambda: self.action_show("inject"))
+        if self.review is not None and self.review.guest is not None:
+            yield SystemCommand("Write the image", "Write the parser and the chosen fixes (asks first)",
+                                self.action_write_image)
         if self._busy("checks"):
             yield SystemCommand("Cancel the password scan", "Stop trying default passwords", self.action_cancel_scan)
         if isinstance(screen, SecurityScreen):

@@ -494,7 +494,7 @@ def verify(facts: ImageFacts, plan: InjectionPlan, path: str, fmt: str,
     written = ImageFacts(**{**facts.__dict__, "path": path, "format": fmt})
     items: list[VerifyItem] = []
     with GuestSession(written, notify=notify) as s:
-        s.open()
+        s.open(pull="none")
         g = s.g
         first_root, mounted = open_first_partition(g, written, plan.first_mountpoint)
         fat_first = (written.first_partition.fs.kind or "").startswith("fat")
@@ -567,7 +567,7 @@ def inject(src_path: str, output: str | None = None, in_place: bool = False, for
             target = tmp
         work_facts = ImageFacts(**{**facts.__dict__, "format": fmt if tmp else facts.format})
         with GuestSession(work_facts, progress, notify, writable_path=None if plan_only else target) as s:
-            report = s.open()
+            report = s.open(pull="all" if fix_ids else "system")
             from workbench.checks import Context, run_checks
             from workbench.fixes import build_fixes
 

@@ -57,3 +57,18 @@ def test_simulation_snapshot(snap_compare, built, guest):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(110, 40), run_before=before)
+
+
+@pytest.mark.appliance
+def test_inject_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        pilot.app.screen.query_one("#inj-output").value = "sample-ecs.qcow2"  # not the machine's own path
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=before)

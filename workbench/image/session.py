@@ -198,8 +198,12 @@ class GuestSession:
         self.g, self.accel = launch(add, self._notify,
                                     lambda f: self._progress(Progress("Starting the appliance", f)))
 
-    def open(self) -> GuestReport:
-        """Launch, trial-write, find and mount the root, pull files: everything the checks need."""
+    def open(self, pull: str = "all") -> GuestReport:
+        """Launch, trial-write, find and mount the root, pull files: everything the checks need.
+
+        pull: "all" (what every check needs), "system" (/etc and the unit files: enough to plan an
+        injection without fixes), "none" (mounts only, no trial write: enough to verify one).
+        """
         timings: dict[str, float] = {}
         t0 = time.monotonic()
         if self.g is None:
@@ -210,7 +214,7 @@ class GuestSession:
         t = time.monotonic()
         self.volumes = self._volumes(notes)
         first = self.facts.first_partition
-        trial = self._trial_write(first) if first is not None and not self.writable_path else None
+        trial = self._trial_write(first) if first is not None and not self.writable_path and pull != "none" else None
         timings["trial_write"] = time.monotonic() - t
 
         self._progress(Progress("Finding the root file system", None))
@@ -229,12 +233,14 @@ class GuestSession:
                 mounts += self._mount_rest(fstab.decode("utf-8", "replace"), root.device, notes)
             timings["mount"] = time.monotonic() - t
             t = time.monotonic()
-            self.pull(tree, notes)
+            if pull != "none":
+                self.pull(tree, notes)
             timings["pull"] = time.monotonic() - t
             t = time.monotonic()
-            self._progress(Progress("Reading home directories and the package database", None))
-            self.pull_homes(tree, notes)
-            self.pull_package_db(tree)
+            if pull == "all":
+                self._progress(Progress("Reading home directories and the package database", None))
+                self.pull_homes(tree, notes)
+                self.pull_package_db(tree)
             timings["pull_security"] = time.monotonic() - t
             osf = detect(tree)
             if first is not None:

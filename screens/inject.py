@@ -1,0 +1,178 @@
+"""Inject: the plan (per-file diffs), where it goes, a confirmation, progress, the verification."""
+
+from __future__ import annotations
+
+import os
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+
+from screens.simulation import diff_text
+from workbench.report import ACTION_STYLE
+from workbench.units import printable
+
+
+def default_output(path: str) -> str:
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-ecs{ext or '.qcow2'}"
+
+
+class TypedConfirmModal(ModalScreen[bool]):
+    """For writing into the source image: the operator types its file name to go ahead."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Do nothing")]
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__()
+        self.expected = name
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Write into the source image?", style="bold red"))
+            yield Static(Text(printable(self.message, 2000)), classes="message")
+            yield Label(f"Type {printable(self.expected, 80)} to confirm:")
+            yield Input(id="typed")
+            with Horizontal(classes="buttons"):
+                yield Button("Write in place", variant="error", id="yes", disabled=True)
+                yield Button("Cancel", id="no")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#yes", Button).disabled = event.value != self.expected
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.expected:
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class InjectScreen(Screen):
+    CSS_PATH = "inject.tcss"
+    BINDINGS = [
+        Binding("ctrl+w", "app.write_image", "Write image", tooltip="Write the plan into a new image (asks first)"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="inj-top"):
+            with Vertical(id="inj-where"):
+                with Horizontal(classes="inj-row"):
+                    yield Label("Output image", classes="inj-label")
+                    yield Input(id="inj-output")
+                yield Checkbox("Write into the source image itself (asks you to type its name)", id="inj-in-place")
+                yield Checkbox("Also place the current os.conf on the first partition (to test with)",
+                               id="inj-osconf")
+            yield Static(id="inj-summary")
+        with Horizontal(id="inj-body"):
+            yield DataTable(id="inj-writes", cursor_type="row")
+            with VerticalScroll(id="inj-diff-box"):
+                yield Static(id="inj-diff")
+        with Horizontal(id="inj-progress-row"):
+            yield Label("", id="inj-progress-label")
+            yield ProgressBar(total=None, show_eta=False, id="inj-progress")
+        yield Static(id="inj-result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#inj-writes", DataTable)
+        table.border_title = "The plan"
+        table.add_columns("action", "path", "why")
+        self.query_one("#inj-diff-box").border_title = "Change"
+        self.query_one("#inj-result").border_title = "Verification"
+        self.query_one("#inj-output", Input).value = default_output(self.app.path)
+        self._changes = {}
+        self.update_view()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.update_view()
+
+    @property
+    def output(self) -> str:
+        return self.query_one("#inj-output", Input).value.strip()
+
+    @property
+    def in_place(self) -> bool:
+        return self.query_one("#inj-in-place", Checkbox).value
+
+    @property
+    def with_osconf(self) -> bool:
+        return self.query_one("#inj-osconf", Checkbox).value
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.query_one("#inj-output", Input).disabled = self.in_place
+        if event.checkbox.id == "inj-osconf":
+            self.update_view()
+
+    def update_view(self) -> None:
+        if not self.is_mounted:
+            return
+        app = self.app
+        plan, why = app.injection_plan(self.with_osconf)
+        summary = Text()
+        if plan is None:
+            summary.append(printable(why or "waiting for the appliance…", 300), style="yellow")
+        else:
+            summary.append(f"parser {plan.flavor} · init {plan.init}\n", style="bold")
+            summary.append(f"{len(plan.writes)} writes · fixes: {', '.join(plan.fixes) or 'none chosen (2 Security)'}")
+            for note in plan.notes:
+                summary.append(f"\n{printable(note, 200)}", style="dim")
+        self.query_one("#inj-summary", Static).update(summary)
+        table = self.query_one("#inj-writes", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        self._changes = {}
+        for i, (w, ch) in enumerate(zip(plan.writes, plan.changes()) if plan else []):
+            self._changes[str(i)] = ch
+            table.add_row(Text(w.action, style=ACTION_STYLE.get(w.action, "")), printable(ch.path, 100),
+                          printable(w.reason, 60), key=str(i))
+        if self._changes:
+            table.move_cursor(row=min(keep, len(self._changes) - 1))
+            self._show(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        self.show_progress(app.inject_phase)
+        self.show_result(app.inject_result, app.inject_error)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None:
+            self._show(event.row_key.value)
+
+    def _show(self, key: str | None) -> None:
+        ch = self._changes.get(key)
+        if ch is not None:
+            self.query_one("#inj-diff-box").border_title = f"{ch.action} {printable(ch.path, 80)}"
+            self.query_one("#inj-diff", Static).update(diff_text(ch))
+
+    def show_progress(self, phase: str | None) -> None:
+        row = self.query_one("#inj-progress-row")
+        row.display = bool(phase)
+        if phase:
+            self.query_one("#inj-progress-label", Label).update(printable(phase, 100))
+
+    def show_result(self, result, error: str | None) -> None:
+        box = self.query_one("#inj-result", Static)
+        if error:
+            box.display = True
+            box.update(Text(printable(error, 500), style="bold red"))
+            return
+        if result is None:
+            box.display = False
+            return
+        box.display = True
+        t = Text()
+        t.append("✔ verified: " if result.ok else "✘ verification failed: ", style="green" if result.ok else "bold red")
+        t.append(f"{printable(result.output, 200)} ({len(result.written)} written, {len(result.unchanged)} already "
+                 f"in place, {result.seconds:.0f} s)\nSELinux: {printable(result.labelling, 200)}")
+        for v in result.verified:
+            t.append(f"\n  {'✔' if v.ok else '✘'} {printable(v.path, 100)}: {printable(v.detail, 120)}",
+                     style="" if v.ok else "red")
+        box.update(t)

@@ -1,0 +1,73 @@
+"""The inject screen: the plan with the chosen fixes, a confirmation, a real write, the verification."""
+
+import pytest
+from textual.widgets import Input, SelectionList
+
+from screens.inject import InjectScreen, TypedConfirmModal
+from screens.modals import ConfirmModal
+from tests.conftest import sha256
+from tests.tui.helpers import report_opener, settle, static_text, table_rows
+from workbench.app import make_app
+from workbench.image.preflight import preflight
+
+pytestmark = pytest.mark.appliance
+
+
+async def test_plan_confirm_write_and_verify(built, guest, tmp_path):
+    src = built("sample")
+    before = sha256(src)
+    path = str(src)
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    out = tmp_path / "ecs.qcow2"
+    async with app.run_test(size=(130, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "f")  # choose a fix on the security screen
+        sl = app.screen.query_one("#sec-fixes", SelectionList)
+        sl.select("fix.remove-host-keys")
+        await pilot.pause()
+        await pilot.press("5")
+        screen = app.screen
+        assert isinstance(screen, InjectScreen)
+        rows = table_rows(screen, "#inj-writes")
+        paths = [r[1] for r in rows]
+        assert paths[:4] == ["/etc/rc.d/init.d/os-conf", "/etc/systemd/system/os-conf.service",
+                             "/etc/systemd/system/multi-user.target.wants/os-conf.service", "/boot/aliyun_custom_image"]
+        assert ["delete", "/etc/ssh/ssh_host_rsa_key"] == rows[paths.index("/etc/ssh/ssh_host_rsa_key")][:2]
+        assert "fix.remove-host-keys" in static_text(screen, "#inj-summary")
+        screen.query_one("#inj-output", Input).value = str(out)
+        await pilot.press("ctrl+w")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal) and str(out) in app.screen.message
+        await pilot.press("y")
+        for _ in range(600):
+            await pilot.pause(0.2)
+            if app.inject_result is not None or app.inject_error is not None:
+                break
+        await settle(pilot)
+        assert app.inject_error is None and app.inject_result.ok
+        result = static_text(app.screen, "#inj-result")
+        assert "✔ verified" in result and "/etc/ssh/ssh_host_rsa_key: removed" in result
+    assert out.exists() and sha256(src) == before
+
+
+async def test_in_place_needs_the_typed_name(built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    async with app.run_test(size=(130, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        app.screen.query_one("#inj-in-place").value = True
+        await pilot.pause()
+        await pilot.press("ctrl+w")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, TypedConfirmModal)
+        modal.query_one(Input).value = "wrong-name"
+        await pilot.pause()
+        assert modal.query_one("#yes").disabled
+        modal.query_one(Input).value = "sample.qcow2"
+        await pilot.pause()
+        assert not modal.query_one("#yes").disabled
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, InjectScreen) and not app._busy("inject")
