@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from screens.journey import JourneyBar
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
@@ -64,6 +65,7 @@ class InjectScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield JourneyBar("inject")
         with Horizontal(id="inj-top"):
             with Vertical(id="inj-where"):
                 with Horizontal(classes="inj-row"):
@@ -123,6 +125,9 @@ class InjectScreen(Screen):
         if plan is None:
             summary.append(printable(why or "waiting for the appliance…", 300), style="yellow")
         else:
+            step = app.journey()[4]
+            if step.state == "blocked":
+                summary.append(f"Writing is disabled: {printable(step.reason, 200)}\n", style="bold yellow")
             summary.append(f"parser {plan.flavor} · init {plan.init}\n", style="bold")
             summary.append(f"{len(plan.writes)} writes · fixes: {', '.join(plan.fixes) or 'none chosen (2 Security)'}")
             for note in plan.notes:

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from screens.journey import JourneyBar
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, RadioButton, RadioSet, Static
 
@@ -42,6 +43,7 @@ class OsConfScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield JourneyBar("osconf")
         with Horizontal(id="osconf-columns"):
             with VerticalScroll(id="osconf-form"):
                 with RadioSet(id="network-type"):
@@ -147,6 +149,11 @@ class OsConfScreen(Screen):
         self.query_one("#osconf-status", Static).update(status)
         preview = mask("os.conf", osconf.render_values(values)) or "(empty)"
         self.query_one("#osconf-preview", Static).update(Text(preview))
+
+    def update_view(self) -> None:
+        """The form is the state here; only the feedback follows the app."""
+        if self.is_mounted:
+            self._refresh_feedback()
 
     def action_done_editing(self) -> None:
         self.query_one("#osconf-form").focus()

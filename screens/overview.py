@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from screens.journey import JourneyBar
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
 
@@ -38,6 +39,7 @@ class OverviewScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield JourneyBar("overview")
         with VerticalScroll(id="body"):
             with Horizontal(id="facts-row"):
                 yield Static(id="image-facts", classes="facts")

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from screens.journey import JourneyBar
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, SelectionList, Static
 from textual.widgets.selection_list import Selection
@@ -32,6 +33,7 @@ class SecurityScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield JourneyBar("security")
         with VerticalScroll(id="sec-body"):
             yield Static(id="sec-summary")
             yield DataTable(id="sec-checks", cursor_type="row")

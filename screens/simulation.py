@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from screens.journey import JourneyBar
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
@@ -39,6 +40,7 @@ class SimulationScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield JourneyBar("simulation")
         with Horizontal(id="sim-top"):
             yield Select([(f"{name}: {desc}", name) for name, desc in FLAVORS.items()], prompt="parser flavour",
                          allow_blank=True, id="sim-flavor")

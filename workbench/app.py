@@ -15,6 +15,9 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from screens.error import ErrorModal
+from screens.help import HelpScreen
+from screens.journey import JourneyBar
+from screens.report import ReportScreen
 from screens.inject import InjectScreen, TypedConfirmModal
 from screens.modals import ConfirmModal
 from screens.osconf import OsConfScreen
@@ -94,7 +97,7 @@ class InjectDone(Message):
 
 
 SCREENS = {"overview": OverviewScreen, "security": SecurityScreen, "osconf": OsConfScreen,
-           "simulation": SimulationScreen, "inject": InjectScreen}
+           "simulation": SimulationScreen, "inject": InjectScreen, "report": ReportScreen}
 
 
 class WorkbenchApp(App[int]):
@@ -105,6 +108,8 @@ class WorkbenchApp(App[int]):
         Binding("3", "show('osconf')", "os.conf", tooltip="Write and check the os.conf the platform provides"),
         Binding("4", "show('simulation')", "Simulation", tooltip="What the parser would change at first boot"),
         Binding("5", "show('inject')", "Inject", tooltip="Write the parser and the chosen fixes into an image"),
+        Binding("6", "show('report')", "Report", tooltip="Export the whole review as a document"),
+        Binding("question_mark", "help", "Help", tooltip="Each step in two lines"),
         Binding("o", "show('overview')", "Overview", show=False),
         Binding("s", "show('security')", "Security", show=False),
         Binding("q", "quit", "Quit", tooltip="Leave the workbench (the image is never modified)"),
@@ -134,6 +139,7 @@ class WorkbenchApp(App[int]):
         self.inject_phase: str | None = None
         self.inject_result = None
         self.inject_error: str | None = None
+        self.report_path: str | None = None
 
     @property
     def overview(self) -> OverviewScreen:
@@ -182,6 +188,51 @@ class WorkbenchApp(App[int]):
             screen = self.get_screen(name)
             if screen.is_mounted:
                 screen.update_view()
+                for bar in screen.query(JourneyBar):
+                    bar.refresh()
+
+    def journey(self):
+        """The six steps with their states, from the current results."""
+        from workbench.journey import steps
+
+        return steps(self.review, self.osconf_values, self.changeset, self.simulation_error, self.chosen_fixes,
+                     self.inject_result, self.report_path, self._busy("checks"))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_export_report(self) -> None:
+        if self.review is None:
+            self.notify("Nothing to report yet", severity="warning")
+            return
+        screen = self.get_screen("report")
+        out = screen.output if screen.is_mounted else None
+        if not out:
+            self.notify("Say where to write the report", severity="warning")
+            return
+        import os
+
+        from workbench import document
+
+        suffix = os.path.splitext(out)[1].lower()
+        if suffix not in document.RENDERERS:
+            self.notify("The report's file name must end in .md, .html or .json", severity="error")
+            return
+        plan, _ = self.injection_plan(False)
+        doc = document.ReviewDocument(self.review, osconf.render_values(self.osconf_values),
+                                      osconf.from_values(self.osconf_values)[1], self.changeset, plan,
+                                      self.inject_result)
+        try:
+            text = document.render(doc, suffix)
+            with open(out + ".wb-partial", "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(out + ".wb-partial", out)
+        except OSError as e:
+            self.notify(f"{out} cannot be written ({e.strerror})", severity="error")
+            return
+        self.report_path = out
+        self._refresh_screens()
+        self.notify(f"Report written to {out}")
 
     def on_facts_ready(self, message: FactsReady) -> None:
         self.review = Review(message.facts, options=self.options)
@@ -239,6 +290,11 @@ class WorkbenchApp(App[int]):
     def choose_fixes(self, chosen: set[str]) -> None:
         """The fixes the inject step will apply (chosen on the security screen)."""
         self.chosen_fixes = set(chosen)
+        for name in SCREENS:
+            screen = self.get_screen(name)
+            if screen.is_mounted:
+                for bar in screen.query(JourneyBar):
+                    bar.refresh()
 
     # -- os.conf and the simulation --------------------------------------------------------------
     def parser_choice(self) -> ParserChoice:
@@ -355,9 +411,7 @@ class WorkbenchApp(App[int]):
     def on_simulation_done(self, message: SimulationDone) -> None:
         self.changeset = message.changeset
         self.simulation_error = None
-        screen = self.get_screen("simulation")
-        if screen.is_mounted:
-            screen.update_view()
+        self._refresh_screens()
 
     def on_notice(self, message: Notice) -> None:
         self.notify(message.text, severity="warning", timeout=8)
@@ -422,7 +476,8 @@ class WorkbenchApp(App[int]):
         if action == "cancel_scan":
             return True if self._busy("checks") else None
         if action == "write_image":
-            ready = self.review is not None and self.review.guest is not None and not self._busy("inject")
+            inject_step = self.journey()[4]
+            ready = inject_step.state != "blocked" and not self._busy("inject")
             return True if ready else None
         return True
 
@@ -443,6 +498,9 @@ class WorkbenchApp(App[int]):
         if isinstance(screen, SimulationScreen):
             yield SystemCommand("Load a parser script", "Simulate your own parser", screen.action_load_script)
         yield SystemCommand("Inject", "The plan, and writing it into an image", lambda: self.action_show("inject"))
+        yield SystemCommand("Report", "The verdict, and exporting the review", lambda: self.action_show("report"))
+        yield SystemCommand("Export the report", "Write the review as .md, .html or .json", self.action_export_report)
+        yield SystemCommand("Help", "Each step of the review in two lines", self.action_help)
         if self.review is not None and self.review.guest is not None:
             yield SystemCommand("Write the image", "Write the parser and the chosen fixes (asks first)",
                                 self.action_write_image)

@@ -15,7 +15,7 @@ from workbench.errors import UsageError, WorkbenchError
 
 FLAVOR_NAMES = ("sysconfig", "ifupdown", "netplan", "networkd", "networkmanager", "wicked", "netifrc")
 
-SUBCOMMANDS = ("check", "demo", "osconf", "simulate", "inject", "uninject")
+SUBCOMMANDS = ("check", "demo", "osconf", "simulate", "inject", "uninject", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     c = sub.add_parser("check", help="check the import limits and the security review, headless")
-    c.add_argument("image", help="disk image (qcow2, raw, vhd, vmdk, ...)")
+    c.add_argument("image", nargs="+", help="disk image(s) (qcow2, raw, vhd, vmdk, ...); several are reviewed in "
+                                           "parallel")
     c.add_argument("--quick", action="store_true", help="host-side preflight only (no appliance); guest checks skip")
     c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     c.add_argument("--advisories", action="append", default=[], metavar="DIR",
@@ -50,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--flavor", choices=sorted(FLAVOR_NAMES), help="parser flavour (default: the image's network stack)")
     g.add_argument("--script", metavar="FILE", help="run this parser script instead of the workbench's own")
     sm.add_argument("--format", choices=("text", "json", "diff"), default="text")
+
+    rp = sub.add_parser("report", help="the whole review as a document (Markdown, HTML or JSON)")
+    rp.add_argument("image")
+    rp.add_argument("--output", required=True, metavar="FILE", help="FILE.md, FILE.html or FILE.json")
+    rp.add_argument("--os-conf", metavar="FILE", help="simulate the first boot with this os.conf")
+    rp.add_argument("--fix", action="append", default=[], metavar="ID", help="fixes to include in the plan")
+    rp.add_argument("--advisories", action="append", default=[], metavar="DIR")
+    rp.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     inj = sub.add_parser("inject", help="install the parser (and chosen fixes) into a new image, or in place")
     inj.add_argument("image")
@@ -87,20 +96,78 @@ def _stderr_notify(message: str) -> None:
     print(f"workbench: {message}", file=sys.stderr)
 
 
+def _advisory_dirs(dirs: list[str]) -> tuple[str, ...]:
+    for d in dirs:
+        if not os.path.isdir(d):
+            raise UsageError(f"--advisories {d}: no such directory")
+    return tuple(dirs)
+
+
 def cmd_check(args) -> int:
     from workbench.report import print_text, to_json_text
     from workbench.review import review_image
 
-    for d in args.advisories:
-        if not os.path.isdir(d):
-            raise UsageError(f"--advisories {d}: no such directory")
-    review = review_image(args.image, quick=args.quick, notify=_stderr_notify,
-                          options={"advisories": tuple(args.advisories)})
+    options = {"advisories": _advisory_dirs(args.advisories)}
+    if len(args.image) > 1:
+        return _check_batch(args, options)
+    review = review_image(args.image[0], quick=args.quick, notify=_stderr_notify, options=options)
     if args.format == "json":
         print(to_json_text(review))
     else:
         print_text(review)
     return review.exit_code
+
+
+def _check_batch(args, options) -> int:
+    """Several images at once: one appliance per image, as many in parallel as there are cores."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workbench.report import summary_line
+    from workbench.review import review_image
+
+    def one(path):
+        try:
+            return review_image(path, quick=args.quick, notify=_stderr_notify, options=options), None
+        except WorkbenchError as e:
+            return None, e
+
+    with ThreadPoolExecutor(max_workers=min(len(args.image), os.cpu_count() or 1)) as pool:
+        outcomes = list(pool.map(one, args.image))
+    worst = 0
+    for path, (review, error) in zip(args.image, outcomes):
+        if error is not None:
+            print(f"workbench: {error}" if not str(error).startswith("workbench") else str(error), file=sys.stderr)
+            worst = 2
+            continue
+        worst = max(worst, review.exit_code)
+        print(json.dumps(review.to_json()) if args.format == "json" else summary_line(review))
+    return worst
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from workbench import document
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in document.RENDERERS:
+        raise UsageError(f"--output {args.output}: the name must end in .md, .html or .json")
+    if os.path.exists(args.output) and not args.force:
+        raise UsageError(f"{args.output} already exists (use --force to replace it)")
+    directory = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise UsageError(f"{directory} is not a writable directory")
+    conf = _read_input(args.os_conf, "os.conf").decode("utf-8", "replace") if args.os_conf else None
+    doc = document.build(args.image, conf, tuple(args.fix), {"advisories": _advisory_dirs(args.advisories)},
+                         notify=_stderr_notify)
+    text = document.render(doc, suffix)
+    tmp = args.output + ".wb-partial"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, args.output)
+    print(f"{args.output}: {document.verdict(doc.review)}")
+    return doc.review.exit_code
 
 
 def _read_input(path: str, what: str, limit: int = 1 << 20) -> bytes:
@@ -270,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return 2
         return {"check": cmd_check, "demo": cmd_demo, "osconf": cmd_osconf, "simulate": cmd_simulate,
-                "inject": cmd_inject, "uninject": cmd_uninject}[args.command](args)
+                "inject": cmd_inject, "uninject": cmd_uninject, "report": cmd_report}[args.command](args)
     except WorkbenchError as e:
         print(str(e) if str(e).startswith("workbench") else f"workbench: {e}", file=sys.stderr)
         return e.exit_code

@@ -86,8 +86,11 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
 
 
 def summary_line(review: Review) -> str:
+    from workbench.document import verdict
+
     c = review.counts()
-    return f"{review.facts.path}: {c['fail']} failed, {c['warn']} warnings, {c['pass']} passed, {c['skip']} skipped"
+    return (f"{review.facts.path}: {verdict(review)} ({c['fail']} failed, {c['warn']} warnings, {c['pass']} passed, "
+            f"{c['skip']} skipped)")
 
 
 ACTION_STYLE = {"create": "green", "modify": "yellow", "delete": "red"}

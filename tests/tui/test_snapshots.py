@@ -72,3 +72,41 @@ def test_inject_snapshot(snap_compare, built, guest):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=before)
+
+
+@pytest.mark.appliance
+def test_report_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+
+    async def before(pilot):
+        for _ in range(100):
+            await settle(pilot)
+            if app.changeset is not None:
+                break
+            await pilot.pause(0.1)
+        await pilot.press("6")
+        pilot.app.screen.query_one("#rep-output").value = "sample-review.html"
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(100, 24), run_before=before)
+
+
+@pytest.mark.appliance
+def test_help_at_80x24_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+@pytest.mark.appliance
+def test_overview_at_80x24_snapshot(snap_compare, built, guest):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

@@ -31,6 +31,7 @@ class Advisory:
     bundled: bool
     remote_high: bool  # a network attack vector and high or critical severity
     source: str = ""
+    reviewed: str = ""  # database_specific.reviewed of the bundled entries
 
 
 @dataclass
@@ -82,10 +83,11 @@ def _advisory(doc: dict, bundled: bool, source: str) -> Advisory | None:
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not isinstance(doc.get("affected"), list):
         return None
     refs = [r.get("url") for r in doc.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
+    specific = doc.get("database_specific") if isinstance(doc.get("database_specific"), dict) else {}
     return Advisory(doc["id"][:100], str(doc.get("summary", ""))[:300],
                     [a for a in doc.get("aliases") or [] if isinstance(a, str)][:20],
                     [a for a in doc["affected"] if isinstance(a, dict)], refs[:10], bundled,
-                    bundled or _remote_high(doc), source)
+                    bundled or _remote_high(doc), source, str(specific.get("reviewed", ""))[:40])
 
 
 def load_advisories(extra_dirs: tuple[str, ...] = ()) -> AdvisorySet:

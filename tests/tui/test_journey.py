@@ -1,0 +1,83 @@
+"""The whole guided review, as an operator walks it, on a real image (one real write)."""
+
+import pytest
+from textual.widgets import Input, SelectionList
+
+from screens.help import HelpScreen
+from screens.journey import JourneyBar
+from tests.tui.helpers import report_opener, settle, static_text
+from workbench.app import make_app
+from workbench.image.preflight import preflight
+
+pytestmark = pytest.mark.appliance
+
+
+def states(app):
+    return {s.key: s.state for s in app.journey()}
+
+
+async def until(pilot, test, what, rounds=600):
+    for _ in range(rounds):
+        await pilot.pause(0.2)
+        if test():
+            return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_walk_the_whole_journey(built, guest, tmp_path):
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    out, report = tmp_path / "ecs.qcow2", tmp_path / "review.html"
+    async with app.run_test(size=(120, 42)) as pilot:
+        await settle(pilot)
+        await until(pilot, lambda: app.changeset is not None and not app._busy("checks"), "checks and simulation")
+        # first step focused, limits done; security needs attention; os.conf (the example) valid
+        assert app.focused.id == "limits"
+        st = states(app)
+        assert st == {"overview": "done", "security": "attention", "osconf": "done", "simulation": "done",
+                      "inject": "todo", "report": "todo"}
+        bar = str(app.screen.query_one(JourneyBar).render())
+        assert "Next: 2 Security" in bar
+        # 2: choose every offered fix; the vulnerable bash has none, so security still needs attention
+        await pilot.press("2", "f")
+        sl = app.screen.query_one("#sec-fixes", SelectionList)
+        sl.select_all()
+        await pilot.pause()
+        assert states(app)["security"] == "attention"
+        assert "vuln.remote" in str(app.screen.query_one(JourneyBar).render())
+        # 3: break the os.conf: inject is blocked, with the reason on its screen
+        await pilot.press("3")
+        app.screen.query_one("#in-eth0_netmask", Input).value = "255.0.255.0"
+        await until(pilot, lambda: states(app)["osconf"] == "attention", "os.conf problem")
+        assert states(app)["inject"] == "blocked"
+        assert app.check_action("write_image", ()) is None
+        await pilot.press("escape", "5")
+        assert "Writing is disabled" in static_text(app.screen, "#inj-summary")
+        await pilot.press("3")
+        app.screen.query_one("#in-eth0_netmask", Input).value = "255.255.255.0"
+        await until(pilot, lambda: states(app)["osconf"] == "done" and states(app)["simulation"] == "done"
+                    and app.changeset.change("/etc/hostname") is not None, "valid os.conf and its simulation")
+        # 4: the simulation shows the parser's work
+        await pilot.press("escape", "4")
+        assert "exit code 0" in static_text(app.screen, "#sim-status")
+        # 5: write a new image with all the fixes
+        await pilot.press("5")
+        app.screen.query_one("#inj-output", Input).value = str(out)
+        await pilot.press("ctrl+w")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(pilot, lambda: app.inject_result is not None or app.inject_error is not None, "the write")
+        assert app.inject_error is None and app.inject_result.ok and out.exists()
+        assert states(app)["inject"] == "done"
+        # 6: export the report
+        await pilot.press("6")
+        app.screen.query_one("#rep-output", Input).value = str(report)
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        assert states(app)["report"] == "done" and report.exists()
+        html = report.read_text()
+        assert "Verdict: importable with" in html and "written to" in html.lower()
+        assert 'id="simulation"' in html and "cXdlcjEyMzQK" not in html
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
