@@ -68,6 +68,20 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
+def gpt_raw_copy(src, dst, damage: str = "both"):
+    """A raw copy of a GPT image with its primary header (or both headers) damaged."""
+    import subprocess
+
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(src), str(dst)], check=True)
+    size = os.path.getsize(dst)
+    spots = [512 + 60] if damage == "primary" else [512 + 24, size - 512 + 24]
+    with open(dst, "r+b") as f:
+        for at in spots:
+            f.seek(at)
+            f.write(b"\x01\x02\x03\x04")
+    return dst
+
+
 def workbench_cmd() -> list[str]:
     return [sys.executable, "-m", "workbench"]
 

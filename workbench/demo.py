@@ -197,15 +197,8 @@ service telnet
         disable         = no
 }
 """)
-    # sysvinit layout behind /etc/init.d, as RHEL keeps it
-    t.file("/etc/rc.d/init.d/network", "#!/bin/bash\n# chkconfig: 2345 10 90\n# description: network\n", 0o755)
+    rhel_rc_layout(t)
     t.file("/etc/rc.d/init.d/functions", "# functions for init scripts\n")
-    t.symlink("/etc/init.d", "rc.d/init.d")
-    for n in range(7):
-        t.dir(f"/etc/rc.d/rc{n}.d")
-        t.symlink(f"/etc/rc{n}.d", f"rc.d/rc{n}.d")
-    for n in (2, 3, 4, 5):
-        t.symlink(f"/etc/rc.d/rc{n}.d/S10network", "../init.d/network")
     t.file("/etc/inittab", "# inittab is no longer used when using systemd.\n")
     t.file("/etc/machine-id", "")
     t.file("/etc/yum.repos.d/CentOS-Base.repo", "[base]\nname=CentOS-$releasever - Base\n"
@@ -218,6 +211,17 @@ service telnet
     except BuildError as e:  # rpmbuild or db5.3_load missing: the sample has no package database
         t.file("/var/lib/rpm/.workbench-note", f"no rpm database: {e}\n")
     return t
+
+
+def rhel_rc_layout(t: Tree) -> None:
+    """The sysvinit layout as RHEL keeps it: /etc/rc.d/rcN.d behind /etc/rcN.d and /etc/init.d links."""
+    t.file("/etc/rc.d/init.d/network", "#!/bin/bash\n# chkconfig: 2345 10 90\n# description: network\n", 0o755)
+    t.symlink("/etc/init.d", "rc.d/init.d")
+    for n in range(7):
+        t.dir(f"/etc/rc.d/rc{n}.d")
+        t.symlink(f"/etc/rc{n}.d", f"rc.d/rc{n}.d")
+    for n in (2, 3, 4, 5):
+        t.symlink(f"/etc/rc.d/rc{n}.d/S10network", "../init.d/network")
 
 
 def sample_disk() -> Disk:

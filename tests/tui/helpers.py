@@ -36,3 +36,22 @@ def report_opener(facts_report):
         return report, None
 
     return opener
+
+
+def sample_app(built, guest, name: str = "sample"):
+    """The app on a catalogue image, with the report its real appliance read (shared per session)."""
+    from workbench.app import make_app
+    from workbench.image.preflight import preflight
+
+    path = str(built(name))
+    return make_app(path, preflight(path), report_opener(guest(name)))
+
+
+async def until(pilot, test, what: str, rounds: int = 600) -> None:
+    """Pause (in 0.2 s steps, at most rounds of them) until test() holds."""
+    for _ in range(rounds):
+        await pilot.pause(0.2)
+        await settle(pilot)
+        if test():
+            return
+    raise AssertionError(f"timed out waiting for {what}")

@@ -6,7 +6,7 @@ from textual.widgets import Input, SelectionList
 from screens.inject import InjectScreen, TypedConfirmModal
 from screens.modals import ConfirmModal
 from tests.conftest import sha256
-from tests.tui.helpers import report_opener, settle, static_text, table_rows
+from tests.tui.helpers import report_opener, settle, static_text, table_rows, until
 from workbench.app import make_app
 from workbench.image.preflight import preflight
 
@@ -39,11 +39,7 @@ async def test_plan_confirm_write_and_verify(built, guest, tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal) and str(out) in app.screen.message
         await pilot.press("y")
-        for _ in range(600):
-            await pilot.pause(0.2)
-            if app.inject_result is not None or app.inject_error is not None:
-                break
-        await settle(pilot)
+        await until(pilot, lambda: app.inject_result is not None or app.inject_error is not None, "the write")
         assert app.inject_error is None and app.inject_result.ok
         result = static_text(app.screen, "#inj-result")
         assert "✔ verified" in result and "/etc/ssh/ssh_host_rsa_key: removed" in result

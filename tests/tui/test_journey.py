@@ -5,7 +5,7 @@ from textual.widgets import Input, SelectionList
 
 from screens.help import HelpScreen
 from screens.journey import JourneyBar
-from tests.tui.helpers import report_opener, settle, static_text
+from tests.tui.helpers import report_opener, settle, static_text, until
 from workbench.app import make_app
 from workbench.image.preflight import preflight
 
@@ -14,14 +14,6 @@ pytestmark = pytest.mark.appliance
 
 def states(app):
     return {s.key: s.state for s in app.journey()}
-
-
-async def until(pilot, test, what, rounds=600):
-    for _ in range(rounds):
-        await pilot.pause(0.2)
-        if test():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_walk_the_whole_journey(built, guest, tmp_path):

@@ -5,7 +5,7 @@ from textual.widgets import Input, Select
 
 from screens.osconf import OsConfScreen
 from screens.simulation import SimulationScreen
-from tests.tui.helpers import report_opener, settle, static_text, table_rows
+from tests.tui.helpers import report_opener, settle, static_text, table_rows, until
 from workbench.app import make_app
 from workbench.image.preflight import preflight
 
@@ -13,12 +13,8 @@ pytestmark = pytest.mark.appliance
 
 
 async def wait_for_simulation(pilot, app, test):
-    for _ in range(100):
-        await pilot.pause(0.1)
-        await settle(pilot)
-        if app.changeset is not None and test(app.changeset):
-            return app.changeset
-    raise AssertionError(f"the simulation did not show what was expected: {app.changeset}")
+    await until(pilot, lambda: app.changeset is not None and test(app.changeset), "the expected simulation")
+    return app.changeset
 
 
 async def test_form_validates_inline_and_previews(built, guest):

@@ -2,111 +2,40 @@
 
 import pytest
 
-from tests.tui.helpers import report_opener, settle
-from workbench.app import make_app
-from workbench.image.preflight import preflight
+from tests.tui.helpers import sample_app, settle, until
+
+pytestmark = pytest.mark.appliance
 
 
-@pytest.mark.appliance
-def test_overview_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
-    assert snap_compare(app, terminal_size=(100, 34), run_before=settle)
-
-
-@pytest.mark.appliance
-def test_security_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+def keys(*presses, output: tuple[str, str] | None = None, simulated: bool = False):
+    """A run_before: settle, optionally wait for the simulation, press keys, pin a path that is machine-specific."""
 
     async def before(pilot):
         await settle(pilot)
-        await pilot.press("s", "down", "down", "down", "down")  # ssh.host-keys
-        await settle(pilot)
-
-    assert snap_compare(app, terminal_size=(110, 44), run_before=before)
-
-
-@pytest.mark.appliance
-def test_osconf_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
-
-    async def before(pilot):
-        await settle(pilot)
-        await pilot.press("3")
-        await settle(pilot)
-
-    assert snap_compare(app, terminal_size=(110, 36), run_before=before)
-
-
-@pytest.mark.appliance
-def test_simulation_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
-
-    async def before(pilot):
-        for _ in range(100):
+        if simulated:
+            await until(pilot, lambda: pilot.app.changeset is not None, "the simulation")
+        for key in presses:
+            await pilot.press(key)
             await settle(pilot)
-            if app.changeset is not None:
-                break
-            await pilot.pause(0.1)
-        await pilot.press("4")
-        await settle(pilot)
-        await pilot.press("down")  # /etc/hostname
-        await settle(pilot)
-
-    assert snap_compare(app, terminal_size=(110, 40), run_before=before)
-
-
-@pytest.mark.appliance
-def test_inject_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
-
-    async def before(pilot):
-        await settle(pilot)
-        await pilot.press("5")
-        await settle(pilot)
-        pilot.app.screen.query_one("#inj-output").value = "sample-ecs.qcow2"  # not the machine's own path
-        await settle(pilot)
-
-    assert snap_compare(app, terminal_size=(120, 36), run_before=before)
-
-
-@pytest.mark.appliance
-def test_report_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
-
-    async def before(pilot):
-        for _ in range(100):
+        if output:
+            pilot.app.screen.query_one(output[0]).value = output[1]
             await settle(pilot)
-            if app.changeset is not None:
-                break
-            await pilot.pause(0.1)
-        await pilot.press("6")
-        pilot.app.screen.query_one("#rep-output").value = "sample-review.html"
-        await settle(pilot)
 
-    assert snap_compare(app, terminal_size=(100, 24), run_before=before)
+    return before
 
 
-@pytest.mark.appliance
-def test_help_at_80x24_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+SCREENS = [
+    ("overview", (100, 34), keys()),
+    ("overview-80x24", (80, 24), keys()),
+    ("security", (110, 44), keys("s", "down", "down", "down", "down")),  # ssh.host-keys
+    ("osconf", (110, 36), keys("3")),
+    ("simulation", (110, 40), keys("4", "down", simulated=True)),  # /etc/hostname
+    ("inject", (120, 36), keys("5", output=("#inj-output", "sample-ecs.qcow2"))),
+    ("report", (100, 24), keys("6", output=("#rep-output", "sample-review.html"), simulated=True)),
+    ("help-80x24", (80, 24), keys("question_mark")),
+]
 
-    async def before(pilot):
-        await settle(pilot)
-        await pilot.press("question_mark")
-        await settle(pilot)
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
-
-
-@pytest.mark.appliance
-def test_overview_at_80x24_snapshot(snap_compare, built, guest):
-    path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
-    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+@pytest.mark.parametrize("size,before", [pytest.param(size, before, id=name) for name, size, before in SCREENS])
+def test_snapshot(snap_compare, built, guest, size, before):
+    assert snap_compare(sample_app(built, guest), terminal_size=size, run_before=before)

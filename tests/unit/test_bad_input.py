@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import sha256
+from tests.conftest import gpt_raw_copy, sha256
 
 
 def assert_one_sentence(proc, *words):
@@ -82,13 +82,7 @@ def test_encrypted_image(run_cli, workdir):
 
 
 def test_corrupt_gpt(run_cli, built, workdir):
-    img = workdir / "gpt.raw"
-    subprocess.run(["qemu-img", "convert", "-O", "raw", str(built("gpt-esp-debian")), str(img)], check=True)
-    size = img.stat().st_size
-    with open(img, "r+b") as f:
-        for at in (512 + 24, size - 512 + 24):
-            f.seek(at)
-            f.write(b"\x01\x02\x03\x04")
+    img = gpt_raw_copy(built("gpt-esp-debian"), workdir / "gpt.raw")
     before = sha256(img)
     assert_one_sentence(run_cli("check", img, "--quick"), "corrupt GPT")
     assert sha256(img) == before

@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from tests.conftest import gpt_raw_copy
 from workbench.errors import ImageError
 from workbench.image.parttable import BIOS_BOOT_GUID, ESP_GUID
 from workbench.image.preflight import preflight
@@ -89,30 +90,15 @@ def test_unclean_ext4_is_reported(built):
 
 
 def test_corrupt_primary_gpt_falls_back_to_backup(built, tmp_path):
-    img = tmp_path / "gpt.raw"
-    import subprocess
-
-    subprocess.run(["qemu-img", "convert", "-O", "raw", str(built("gpt-esp-debian")), str(img)], check=True)
-    with open(img, "r+b") as f:
-        f.seek(512 + 60)
-        f.write(b"\xff\xff")  # inside the primary header's disk GUID: its CRC no longer matches
-    facts = preflight(str(img))
+    # the primary header's disk GUID is damaged: its CRC no longer matches
+    facts = preflight(str(gpt_raw_copy(built("gpt-esp-debian"), tmp_path / "gpt.raw", "primary")))
     assert [p.filesystem for p in facts.partitions] == ["fat32", "ext4"]
     assert any("primary GPT is damaged" in w for w in facts.warnings)
 
 
 def test_corrupt_gpt_both_copies_is_one_sentence(built, tmp_path):
-    import subprocess
-
-    img = tmp_path / "gpt.raw"
-    subprocess.run(["qemu-img", "convert", "-O", "raw", str(built("gpt-esp-debian")), str(img)], check=True)
-    size = img.stat().st_size
-    with open(img, "r+b") as f:
-        for at in (512 + 24, size - 512 + 24):
-            f.seek(at)
-            f.write(b"\x01\x02\x03\x04")
     with pytest.raises(ImageError, match="corrupt GPT partition table"):
-        preflight(str(img))
+        preflight(str(gpt_raw_copy(built("gpt-esp-debian"), tmp_path / "gpt.raw")))
 
 
 def test_preflight_reads_few_bytes(built, monkeypatch):

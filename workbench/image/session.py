@@ -365,15 +365,7 @@ class GuestSession:
                     continue
                 seen.add(real)
                 self._progress(Progress(f"Reading {path}", (i + 1) / (len(trees) + 1)))
-                out = os.path.join(tmp, f"pull{i}.tar")
-                try:
-                    g.tar_out(real, out, numericowner=True, excludes=excludes)
-                except RuntimeError as e:
-                    notes.append(f"{path} could not be read from the guest: {e}")
-                    continue
-                with open(out, "rb") as f:
-                    tree.add_tar(f, real)
-                os.unlink(out)
+                self._tar_into(tree, real, os.path.join(tmp, f"pull{i}.tar"), excludes, notes)
         for path in files:
             real = self._try(g.realpath, path)
             if real and not tree.is_file(real):
@@ -434,15 +426,18 @@ class GuestSession:
                     if self._try(g.is_dir, f"{home}/.ssh"):
                         self.pull(tree, notes, trees=[(f"{home}/.ssh", [])], files=[], probes=[])
                     continue
-                excludes = self._big_files(home, names)
-                out = os.path.join(tmp, f"home{n}.tar")
-                try:
-                    g.tar_out(home, out, numericowner=True, excludes=excludes)
-                except RuntimeError as e:
-                    notes.append(f"{home} could not be read: {_short(e)}")
-                    continue
-                with open(out, "rb") as f:
-                    tree.add_tar(f, home)
+                self._tar_into(tree, home, os.path.join(tmp, f"home{n}.tar"), self._big_files(home, names), notes)
+
+    def _tar_into(self, tree: GuestTree, directory: str, out: str, excludes: list[str], notes: list[str]) -> None:
+        """One bulk transfer: directory (minus excludes) through a tar file into the tree."""
+        try:
+            self.g.tar_out(directory, out, numericowner=True, excludes=excludes)
+        except RuntimeError as e:
+            notes.append(f"{directory} could not be read from the guest: {_short(e)}")
+            return
+        with open(out, "rb") as f:
+            tree.add_tar(f, directory)
+        os.unlink(out)
 
     def _big_files(self, home: str, names: list[str]) -> list[str]:
         """tar --exclude patterns for every entry over HOME_FILE_MAX (and special files)."""
