@@ -36,7 +36,10 @@ class SimulationScreen(Screen):
     BINDINGS = [
         Binding("ctrl+l", "load_script", "Load script", tooltip="Simulate a parser script of your own"),
         Binding("ctrl+r", "app.simulate_now", "Rerun", tooltip="Run the simulation again"),
+        Binding("ctrl+b", "app.rehearse", "Rehearse", tooltip="Boot a throwaway copy for real and compare (minutes)"),
+        Binding("v", "toggle_view", "Simulated/booted", tooltip="Show the simulated or the rehearsed changes"),
     ]
+    show_rehearsal = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,6 +82,9 @@ class SimulationScreen(Screen):
             if app.custom_script is None and select.value != choice.flavor:
                 select.value = choice.flavor
         cs = app.changeset
+        reh = getattr(app, "rehearsal", None)
+        if self.show_rehearsal and reh is not None:
+            cs = reh.real
         status = Text()
         if app.custom_script is not None:
             status.append("custom script", style="bold magenta")
@@ -94,8 +100,21 @@ class SimulationScreen(Screen):
             status.append("\nexit code ")
             status.append(code, style="green" if cs.exit_code == 0 else "bold red")
             status.append(f" · {len(cs.changes)} changes · {len(cs.commands)} commands")
+        phase = getattr(app, "rehearsal_phase", None)
+        if phase:
+            status.append(f"\nrehearsal: {printable(phase, 80)}…", style="cyan")
+        elif reh is not None:
+            status.append("\nrehearsal: ")
+            status.append("matches the simulation" if reh.matches_simulation else
+                          f"{len(reh.mismatches)} mismatch(es)", style="green" if reh.matches_simulation else "bold red")
+            status.append(f" · host name {printable(reh.hostname_seen or 'not seen', 40)} · "
+                          f"{'showing the booted changes' if self.show_rehearsal else 'v shows the booted changes'}")
+        elif getattr(app, "rehearsal_error", None):
+            status.append(f"\nrehearsal failed: {printable(app.rehearsal_error, 200)}", style="red")
         self.query_one("#sim-status", Static).update(status)
         self._fill(cs)
+        if phase or (self.show_rehearsal and reh is not None):
+            self.show_console()
 
     def _fill(self, cs) -> None:
         table = self.query_one("#sim-changes", DataTable)
@@ -121,6 +140,31 @@ class SimulationScreen(Screen):
         log = mask("os.conf", cs.log) if cs else ""
         self.query_one("#sim-log", Static).update(Text("\n".join(printable(ln, 300) for ln in log.splitlines()[-40:]),
                                                        style="dim"))
+
+    def show_console(self) -> None:
+        """During a rehearsal the log pane follows the guest's console; after it, the comparison."""
+        app = self.app
+        reh = getattr(app, "rehearsal", None)
+        box = self.query_one("#sim-log", Static)
+        if getattr(app, "rehearsal_phase", None) or reh is None:
+            box.border_title = "Console (rehearsal boot)"
+            box.update(Text("\n".join(printable(ln, 200) for ln in app.console_lines[-30:]), style="dim"))
+            return
+        box.border_title = "Rehearsal compared with the simulation"
+        t = Text()
+        for m in reh.mismatches:
+            t.append(f"✘ {printable(m, 200)}\n", style="red")
+        if not reh.mismatches:
+            t.append("✔ every file changed as simulated\n", style="green")
+        t.append(f"os.conf {'removed' if reh.os_conf_removed else 'NOT removed'} · parser "
+                 f"{'finished' if reh.parser_finished else 'did not finish'}\n")
+        for ln in reh.console_tail[-12:]:
+            t.append(printable(ln, 200) + "\n", style="dim")
+        box.update(t)
+
+    def action_toggle_view(self) -> None:
+        self.show_rehearsal = not self.show_rehearsal and getattr(self.app, "rehearsal", None) is not None
+        self.update_view()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None:

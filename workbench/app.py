@@ -92,6 +92,21 @@ class InjectProgress(Message):
 
 
 @dataclass
+class ConsoleLine(Message):
+    line: str
+
+
+@dataclass
+class RehearsalProgress(Message):
+    phase: str
+
+
+@dataclass
+class RehearsalDone(Message):
+    result: object
+
+
+@dataclass
 class InjectDone(Message):
     result: object
 
@@ -140,6 +155,10 @@ class WorkbenchApp(App[int]):
         self.inject_result = None
         self.inject_error: str | None = None
         self.report_path: str | None = None
+        self.rehearsal = None
+        self.rehearsal_phase: str | None = None
+        self.rehearsal_error: str | None = None
+        self.console_lines: list[str] = []
 
     @property
     def overview(self) -> OverviewScreen:
@@ -396,6 +415,49 @@ class WorkbenchApp(App[int]):
                         notify=lambda t: self.post_message(Notice(t)))
         self.post_message(InjectDone(result))
 
+    # -- rehearsal ---------------------------------------------------------------------------------
+    def action_rehearse(self) -> None:
+        if self.review is None or self.review.guest is None:
+            self.notify("The rehearsal needs the guest read first", severity="warning")
+            return
+        conf, _ = osconf.from_values(self.osconf_values)
+        if conf is None:
+            self.notify("The rehearsal needs a valid os.conf (step 3)", severity="warning")
+            return
+        self.rehearsal = self.rehearsal_error = None
+        self.console_lines = []
+        self.rehearsal_phase = "starting"
+        self._refresh_screens()
+        script = self.custom_script
+        self.run_rehearsal(conf.render(), None if script is not None else self.parser_choice().flavor, script)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rehearse")
+    def run_rehearsal(self, text: str, flavor: str | None, script: str | None) -> None:
+        from workbench.rehearse import rehearse
+
+        result = rehearse(self.path, text, flavor, script,
+                          progress=lambda p: self.post_message(RehearsalProgress(p.phase)),
+                          console=lambda line: self.post_message(ConsoleLine(line)),
+                          notify=lambda t: self.post_message(Notice(t)))
+        self.post_message(RehearsalDone(result))
+
+    def on_rehearsal_progress(self, message: RehearsalProgress) -> None:
+        self.rehearsal_phase = message.phase
+        self._refresh_screens()
+
+    def on_console_line(self, message: ConsoleLine) -> None:
+        self.console_lines = (self.console_lines + [message.line])[-200:]
+        screen = self.get_screen("simulation")
+        if screen.is_mounted and screen is self.screen:
+            screen.show_console()
+
+    def on_rehearsal_done(self, message: RehearsalDone) -> None:
+        self.rehearsal = message.result
+        self.rehearsal_phase = None
+        self._refresh_screens()
+        verdict = "matches the simulation" if message.result.matches_simulation else "differs from the simulation"
+        self.notify(f"Rehearsal done: the boot {verdict}")
+
     def on_inject_progress(self, message: InjectProgress) -> None:
         self.inject_phase = message.phase if message.phase != "Done" else None
         screen = self.get_screen("inject")
@@ -437,6 +499,12 @@ class WorkbenchApp(App[int]):
             self.push_screen(ErrorModal("Nothing was written" if "nothing was written" in text.lower()
                                         else "The image could not be written", text))
             return
+        if event.worker.group == "rehearse":
+            self.rehearsal_phase = None
+            self.rehearsal_error = text
+            self._refresh_screens()
+            self.push_screen(ErrorModal("The rehearsal boot could not be done", text))
+            return
         if event.worker.group == "simulate":  # shown on the simulation screen, not as a modal
             self.simulation_error = text
             self.changeset = None
@@ -475,6 +543,8 @@ class WorkbenchApp(App[int]):
             return None if self._busy("guest", "preflight") else True  # greyed out while the image is read
         if action == "cancel_scan":
             return True if self._busy("checks") else None
+        if action == "rehearse":
+            return None if self._busy("rehearse") or self.review is None or self.review.guest is None else True
         if action == "write_image":
             inject_step = self.journey()[4]
             ready = inject_step.state != "blocked" and not self._busy("inject")
@@ -497,6 +567,8 @@ class WorkbenchApp(App[int]):
             yield SystemCommand("Save os.conf", "Write the os.conf to a file", screen.action_save)
         if isinstance(screen, SimulationScreen):
             yield SystemCommand("Load a parser script", "Simulate your own parser", screen.action_load_script)
+        yield SystemCommand("Rehearse the first boot", "Boot a throwaway copy for real and compare with the "
+                            "simulation", self.action_rehearse)
         yield SystemCommand("Inject", "The plan, and writing it into an image", lambda: self.action_show("inject"))
         yield SystemCommand("Report", "The verdict, and exporting the review", lambda: self.action_show("report"))
         yield SystemCommand("Export the report", "Write the review as .md, .html or .json", self.action_export_report)

@@ -15,7 +15,7 @@ from workbench.errors import UsageError, WorkbenchError
 
 FLAVOR_NAMES = ("sysconfig", "ifupdown", "netplan", "networkd", "networkmanager", "wicked", "netifrc")
 
-SUBCOMMANDS = ("check", "demo", "osconf", "simulate", "inject", "uninject", "report")
+SUBCOMMANDS = ("check", "demo", "osconf", "simulate", "inject", "uninject", "report", "rehearse")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--flavor", choices=sorted(FLAVOR_NAMES), help="parser flavour (default: the image's network stack)")
     g.add_argument("--script", metavar="FILE", help="run this parser script instead of the workbench's own")
     sm.add_argument("--format", choices=("text", "json", "diff"), default="text")
+
+    rh = sub.add_parser("rehearse", help="boot a throwaway copy with the os.conf and compare with the simulation")
+    rh.add_argument("image")
+    rh.add_argument("--os-conf", required=True, metavar="FILE")
+    g3 = rh.add_mutually_exclusive_group()
+    g3.add_argument("--flavor", choices=sorted(FLAVOR_NAMES))
+    g3.add_argument("--script", metavar="FILE")
+    rh.add_argument("--timeout", type=float, default=600, metavar="S", help="give up after S seconds of boot (600)")
+    rh.add_argument("--format", choices=("text", "json"), default="text")
 
     rp = sub.add_parser("report", help="the whole review as a document (Markdown, HTML or JSON)")
     rp.add_argument("image")
@@ -143,6 +152,25 @@ def _check_batch(args, options) -> int:
         worst = max(worst, review.exit_code)
         print(json.dumps(review.to_json()) if args.format == "json" else summary_line(review))
     return worst
+
+
+def cmd_rehearse(args) -> int:
+    import json
+
+    from workbench.rehearse import rehearse
+    from workbench.report import print_rehearsal
+
+    conf = _read_input(args.os_conf, "os.conf").decode("utf-8", "replace")
+    script = _read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    live = (lambda line: print(f"  | {line}", file=sys.stderr)) if sys.stderr.isatty() else None
+    result = rehearse(args.image, conf, args.flavor, script, args.timeout, console=live, notify=_stderr_notify)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print_rehearsal(result)
+    return result.exit_code
 
 
 def cmd_report(args) -> int:
@@ -337,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return 2
         return {"check": cmd_check, "demo": cmd_demo, "osconf": cmd_osconf, "simulate": cmd_simulate,
-                "inject": cmd_inject, "uninject": cmd_uninject, "report": cmd_report}[args.command](args)
+                "inject": cmd_inject, "uninject": cmd_uninject, "report": cmd_report,
+                "rehearse": cmd_rehearse}[args.command](args)
     except WorkbenchError as e:
         print(str(e) if str(e).startswith("workbench") else f"workbench: {e}", file=sys.stderr)
         return e.exit_code

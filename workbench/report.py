@@ -173,3 +173,38 @@ def print_inject(result, out: TextIO | None = None, color: bool | None = None) -
     verdict.append("all planned writes are in place" if result.ok else "FAILED", style="green" if result.ok else "bold red")
     verdict.append(f" · {result.output} ({result.seconds:.1f} s)")
     console.print(verdict)
+
+
+def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None) -> None:
+    """The boot rehearsal: what really changed, whether it matches the simulation, and why not."""
+    from workbench.simulate import mask
+
+    console = Console(file=out or sys.stdout, highlight=False, markup=False, emoji=False,
+                      force_terminal=color, no_color=(color is False), soft_wrap=True)
+    head = Text("rehearsal: ")
+    head.append("matches the simulation" if result.matches_simulation else "DIFFERS from the simulation",
+                style="green" if result.matches_simulation else "bold red")
+    head.append(f" · parser {'finished' if result.parser_finished else 'did NOT finish'}"
+                f" · os.conf {'removed' if result.os_conf_removed else 'NOT removed'}"
+                f" · host name on the console: {printable(result.hostname_seen or 'not seen')}"
+                f" · {result.accel.upper()} boot {result.boot_seconds:.0f} s")
+    console.print(head)
+    bad = {m.split(":")[0] for m in result.mismatches}
+    console.print(Text(f"{len(result.real.changes)} real changes", style="bold underline"))
+    for ch in result.real.changes:
+        line = Text("  ")
+        line.append("✘ " if ch.path in bad else "✔ ", style="bold red" if ch.path in bad else "green")
+        line.append(f"{ch.action:<7}", style=ACTION_STYLE.get(ch.action, ""))
+        line.append(f" {printable(ch.path, 300)}")
+        console.print(line)
+    for m in result.mismatches:
+        console.print(Text(f"  mismatch: {printable(m, 300)}", style="red"))
+    console.print(Text("parser log", style="bold underline"))
+    for line in (mask("os.conf", result.parser_log) or "(none: the parser did not run)").splitlines()[-30:]:
+        console.print(Text("  " + printable(line, 300), style="dim"))
+    if not result.parser_finished or not result.matches_simulation:
+        console.print(Text("last console lines", style="bold underline"))
+        for line in result.console_tail[-15:]:
+            console.print(Text("  " + printable(line, 300), style="dim"))
+    for note in result.notes:
+        console.print(Text(f"note: {printable(note, 400)}", style="dim"))

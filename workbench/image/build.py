@@ -109,6 +109,7 @@ class Part:
     ext_options: list[str] = field(default_factory=list)  # extra mke2fs -O features
     lvs: list["LogicalVolume"] = field(default_factory=list)  # fs == "lvm"
     logical: list["Part"] = field(default_factory=list)  # inside an MBR extended partition (type "05")
+    source_dir: str | None = None  # ext*: populate from this host directory as it is (owners kept)
 
 
 @dataclass
@@ -212,6 +213,8 @@ def _make_ext(raw: Path, offset: int, p: Part, work: Path) -> None:
     stage.mkdir()
     if p.tree:
         p.tree.stage(stage)
+    if p.source_dir:
+        stage = Path(p.source_dir)
     cmd = ["mke2fs", "-q", "-F", "-t", p.fs, "-E", f"offset={offset},root_owner=0:0", "-d", str(stage)]
     if p.uuid:
         cmd += ["-U", p.uuid]

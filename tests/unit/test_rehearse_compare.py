@@ -1,0 +1,49 @@
+"""The comparison of a real boot with the simulation (pure)."""
+
+from workbench import crypt
+from workbench.image.tree import GuestTree
+from workbench.rehearse import _grub_cmdline, compare, tree_changes
+from workbench.simulate import Change
+
+H1 = crypt.sha512_crypt("qwer1234", "saltone")
+H2 = crypt.sha512_crypt("qwer1234", "salttwo")
+
+
+def test_tree_changes_only_in_the_parsers_domain():
+    before = GuestTree.from_dict({"/etc/hostname": "old\n", "/etc/machine-id": "", "/etc/ssh/ssh_host_rsa_key": "k"})
+    after = GuestTree.from_dict({"/etc/hostname": "new\n", "/etc/machine-id": "abc\n", "/var/log/os-conf.log": "x",
+                                 "/etc/network/interfaces.d/os-conf": "auto eth0\n"})
+    got = {(c.path, c.action) for c in tree_changes(before, after)}
+    assert got == {("/etc/hostname", "modify"), ("/var/log/os-conf.log", "create"),
+                   ("/etc/network/interfaces.d/os-conf", "create"), ("/etc/ssh/ssh_host_rsa_key", "delete")}
+
+
+def test_matching_boot():
+    real = [Change("/etc/hostname", "modify", "a\n", "h\n"), Change("/etc/shadow", "modify", "", f"root:{H1}:20000:0:::::\n"),
+            Change("/var/log/os-conf.log", "create", None, "2026 done"),
+            Change("/etc/ssh/ssh_host_ed25519_key", "create", None, "REAL KEY")]
+    sim = [Change("/etc/hostname", "modify", "a\n", "h\n"), Change("/etc/shadow", "modify", "", f"root:{H2}:20000:0:::::\n"),
+           Change("/var/log/os-conf.log", "create", None, "2025 done"),
+           Change("/etc/ssh/ssh_host_ed25519_key", "create", None, "(simulated)"), Change("/var/lib/os-conf", "create", None, None, "dir")]
+    assert compare(real, sim, "qwer1234") == []
+
+
+def test_each_kind_of_difference_is_named():
+    real = [Change("/etc/hostname", "modify", "a\n", "wrong\n"), Change("/etc/shadow", "modify", "", f"root:{H1}:1:0:::::\n"),
+            Change("/etc/network/interfaces", "modify", "x", "y")]
+    sim = [Change("/etc/hostname", "modify", "a\n", "h\n"), Change("/etc/shadow", "modify", "", f"root:{H2}:2:0:::::\n"),
+           Change("/etc/netplan/90-os-conf.yaml", "create", None, "n")]
+    got = compare(real, sim, "not-the-password")
+    assert "/etc/hostname: the content written at boot differs from the simulation's" in got
+    assert "/etc/shadow: the password hash of root differs" in got
+    assert "/etc/network/interfaces: the boot modified it, the simulation did not" in got
+    assert "/etc/netplan/90-os-conf.yaml: the simulation created it, the boot did not" in got
+    ageing = compare([Change("/etc/shadow", "modify", "", f"root:{H1}:1:0:99999::::\n")],
+                     [Change("/etc/shadow", "modify", "", f"root:{H2}:2:0:90::::\n")], "qwer1234")
+    assert ageing == ["/etc/shadow: the ageing fields of root differ"]  # the day of the change itself may differ
+
+
+def test_grub_cmdline_keeps_safe_words_only():
+    tree = GuestTree.from_dict({"/etc/default/grub": 'GRUB_CMDLINE_LINUX="quiet net.ifnames=0 console=tty0 $(evil)"\n'
+                                                     'GRUB_CMDLINE_LINUX_DEFAULT="splash"\n'})
+    assert _grub_cmdline(tree) == "quiet net.ifnames=0 splash"
