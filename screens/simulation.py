@@ -108,10 +108,11 @@ class SimulationScreen(Screen):
             status.append("matches the simulation" if reh.matches_simulation else
                           f"{len(reh.mismatches)} mismatch(es)", style="green" if reh.matches_simulation else "bold red")
             status.append(f" · host name {printable(reh.hostname_seen or 'not seen', 40)} · "
-                          f"{'showing the booted changes' if self.show_rehearsal else 'v shows the booted changes'}")
+                          f"{'showing the booted changes (v: simulated)' if self.show_rehearsal else 'v shows the booted changes'}")
         elif getattr(app, "rehearsal_error", None):
             status.append(f"\nrehearsal failed: {printable(app.rehearsal_error, 200)}", style="red")
         self.query_one("#sim-status", Static).update(status)
+        self.refresh_bindings()
         self._fill(cs)
         if phase or (self.show_rehearsal and reh is not None):
             self.show_console()
@@ -138,6 +139,7 @@ class SimulationScreen(Screen):
         from workbench.simulate import mask
 
         log = mask("os.conf", cs.log) if cs else ""
+        self.query_one("#sim-log", Static).border_title = "Parser log"
         self.query_one("#sim-log", Static).update(Text("\n".join(printable(ln, 300) for ln in log.splitlines()[-40:]),
                                                        style="dim"))
 
@@ -161,6 +163,11 @@ class SimulationScreen(Screen):
         for ln in reh.console_tail[-12:]:
             t.append(printable(ln, 200) + "\n", style="dim")
         box.update(t)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "toggle_view":
+            return getattr(self.app, "rehearsal", None) is not None
+        return True
 
     def action_toggle_view(self) -> None:
         self.show_rehearsal = not self.show_rehearsal and getattr(self.app, "rehearsal", None) is not None

@@ -454,6 +454,7 @@ class WorkbenchApp(App[int]):
     def on_rehearsal_done(self, message: RehearsalDone) -> None:
         self.rehearsal = message.result
         self.rehearsal_phase = None
+        self.get_screen("simulation").show_rehearsal = True  # the comparison first; v goes back
         self._refresh_screens()
         verdict = "matches the simulation" if message.result.matches_simulation else "differs from the simulation"
         self.notify(f"Rehearsal done: the boot {verdict}")

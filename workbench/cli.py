@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     g3.add_argument("--flavor", choices=sorted(FLAVOR_NAMES))
     g3.add_argument("--script", metavar="FILE")
     rh.add_argument("--timeout", type=float, default=600, metavar="S", help="give up after S seconds of boot (600)")
+    rh.add_argument("--boot", choices=("auto", "bootloader", "kernel"), default="auto",
+                    help="boot by the image's own bootloader or directly with its kernel (auto: the bootloader when "
+                         "it has one that puts the console on ttyS0)")
     rh.add_argument("--format", choices=("text", "json"), default="text")
 
     rp = sub.add_parser("report", help="the whole review as a document (Markdown, HTML or JSON)")
@@ -165,7 +168,7 @@ def cmd_rehearse(args) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     live = (lambda line: print(f"  | {line}", file=sys.stderr)) if sys.stderr.isatty() else None
-    result = rehearse(args.image, conf, args.flavor, script, args.timeout, console=live, notify=_stderr_notify)
+    result = rehearse(args.image, conf, args.flavor, script, args.timeout, args.boot, console=live, notify=_stderr_notify)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -423,7 +423,7 @@ class _Writer:
             close_first_partition(self.g, self.first_root)
 
 
-def open_first_partition(g, facts: ImageFacts, mountpoint: str | None) -> tuple[str, bool]:
+def open_first_partition(g, facts: ImageFacts, mountpoint: str | None, readonly: bool = False) -> tuple[str, bool]:
     """(where the first partition's root is in the mounted guest, whether it was mounted here).
 
     When the guest does not mount it, it goes over the guest's /tmp (or /mnt): an existing
@@ -433,7 +433,7 @@ def open_first_partition(g, facts: ImageFacts, mountpoint: str | None) -> tuple[
         return (mountpoint.rstrip("/") or "/"), False
     for spot in ("/tmp", "/mnt", "/media", "/srv"):
         if g.is_dir(spot):
-            g.mount(facts.first_partition.device, spot)
+            (g.mount_ro if readonly else g.mount)(facts.first_partition.device, spot)
             return spot, True
     raise InjectError("the first partition is not mounted by the guest and there is no directory to mount it on")
 
@@ -488,56 +488,52 @@ def _copy(src: ImageFacts, dst: str, fmt: str) -> None:
         raise InjectError(f"copying the image failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else '?'}")
 
 
-def verify(facts: ImageFacts, plan: InjectionPlan, path: str, fmt: str,
-           notify: Callable[[str], None] | None = None, labels: dict[str, str] | None = None) -> list[VerifyItem]:
-    """Reopen the written image read-only and check every planned file, link and directory (and labels)."""
-    written = ImageFacts(**{**facts.__dict__, "path": path, "format": fmt})
+def verify_mounted(g, written: ImageFacts, plan: InjectionPlan, labels: dict[str, str] | None = None
+                   ) -> list[VerifyItem]:
+    """Check every planned write in the guest as mounted (read-only) in g."""
     items: list[VerifyItem] = []
-    with GuestSession(written, notify=notify) as s:
-        s.open(pull="none")
-        g = s.g
-        first_root, mounted = open_first_partition(g, written, plan.first_mountpoint)
-        fat_first = (written.first_partition.fs.kind or "").startswith("fat")
-        for w in plan.writes:
-            gpath = w.path
-            if w.path.startswith(FIRST):
-                gpath = (first_root.rstrip("/") + w.path[len(FIRST):]) if first_root != "/" else w.path[len(FIRST):]
-            shown = plan.display_path(w.path)
-            try:
-                if w.kind == "file":
-                    st = g.lstatns(gpath)
-                    data = g.read_file(gpath)
-                    modeless = fat_first and w.path.startswith(FIRST)  # FAT keeps no Unix modes
-                    ok = data == w.content and (modeless or (st["st_mode"] & 0o7777) == w.mode)
-                    mode = "no modes on FAT" if modeless else f"mode {st['st_mode'] & 0o7777:o}"
-                    items.append(VerifyItem(shown, ok, f"content sha256 {_sha(data)[:12]}, {mode}"
-                                            + ("" if ok else f" (expected {_sha(w.content or b'')[:12]}, {w.mode:o})")))
-                elif w.kind == "link":
-                    target = g.readlink(gpath)
-                    items.append(VerifyItem(shown, target == w.target, f"link to {target}"))
-                elif w.kind == "dir":
-                    ok = g.is_dir(gpath)
-                    items.append(VerifyItem(shown, ok, "directory present" if ok else "directory missing"))
-                elif w.kind == "delete":
-                    gone = not g.exists(gpath)
-                    items.append(VerifyItem(shown, gone, "removed" if gone else "still present"))
-            except RuntimeError as e:
-                items.append(VerifyItem(shown, w.kind == "delete", f"not found ({str(e).splitlines()[0][:120]})"))
-        for gpath, ctx in (labels or {}).items():
-            try:
-                got = g.lgetxattr(gpath, "security.selinux").rstrip(b"\0").decode("ascii", "replace")
-            except RuntimeError:
-                got = None
-            items.append(VerifyItem(f"{gpath} (SELinux label)", got == ctx, f"labelled {got}"
-                                    + ("" if got == ctx else f", expected {ctx}")))
+    first_root, mounted = open_first_partition(g, written, plan.first_mountpoint, readonly=True)
+    fat_first = (written.first_partition.fs.kind or "").startswith("fat")
+    for w in plan.writes:
+        gpath = w.path
+        if w.path.startswith(FIRST):
+            gpath = (first_root.rstrip("/") + w.path[len(FIRST):]) if first_root != "/" else w.path[len(FIRST):]
+        shown = plan.display_path(w.path)
         try:
-            manifest = json.loads(g.cat(MANIFEST))
-            items.append(VerifyItem(MANIFEST, manifest.get("schema") == "workbench.manifest/1",
-                                    f"{len(manifest.get('entries', []))} entries"))
-        except (RuntimeError, ValueError) as e:
-            items.append(VerifyItem(MANIFEST, False, f"unreadable ({e})"))
-        if mounted:
-            close_first_partition(g, first_root)
+            if w.kind == "file":
+                st = g.lstatns(gpath)
+                data = g.read_file(gpath)
+                modeless = fat_first and w.path.startswith(FIRST)  # FAT keeps no Unix modes
+                ok = data == w.content and (modeless or (st["st_mode"] & 0o7777) == w.mode)
+                mode = "no modes on FAT" if modeless else f"mode {st['st_mode'] & 0o7777:o}"
+                items.append(VerifyItem(shown, ok, f"content sha256 {_sha(data)[:12]}, {mode}"
+                                        + ("" if ok else f" (expected {_sha(w.content or b'')[:12]}, {w.mode:o})")))
+            elif w.kind == "link":
+                target = g.readlink(gpath)
+                items.append(VerifyItem(shown, target == w.target, f"link to {target}"))
+            elif w.kind == "dir":
+                ok = g.is_dir(gpath)
+                items.append(VerifyItem(shown, ok, "directory present" if ok else "directory missing"))
+            elif w.kind == "delete":
+                gone = not g.exists(gpath)
+                items.append(VerifyItem(shown, gone, "removed" if gone else "still present"))
+        except RuntimeError as e:
+            items.append(VerifyItem(shown, w.kind == "delete", f"not found ({str(e).splitlines()[0][:120]})"))
+    for gpath, ctx in (labels or {}).items():
+        try:
+            got = g.lgetxattr(gpath, "security.selinux").rstrip(b"\0").decode("ascii", "replace")
+        except RuntimeError:
+            got = None
+        items.append(VerifyItem(f"{gpath} (SELinux label)", got == ctx, f"labelled {got}"
+                                + ("" if got == ctx else f", expected {ctx}")))
+    try:
+        manifest = json.loads(g.cat(MANIFEST))
+        items.append(VerifyItem(MANIFEST, manifest.get("schema") == "workbench.manifest/1",
+                                f"{len(manifest.get('entries', []))} entries"))
+    except (RuntimeError, ValueError) as e:
+        items.append(VerifyItem(MANIFEST, False, f"unreadable ({e})"))
+    if mounted:
+        close_first_partition(g, first_root)
     return items
 
 
@@ -597,11 +593,12 @@ def inject(src_path: str, output: str | None = None, in_place: bool = False, for
                 writer.write_manifest()  # again: the relabel fallback may have added /.autorelabel
             finally:
                 writer.close()
+            # verify what reached the disk: unmount, flush, drop the guest's caches, mount read-only, read back
+            progress(Progress("Verifying", None))
+            s.remount_readonly(report.mounts)
+            items = verify_mounted(s.g, work_facts, plan, writer.expected_labels)
             s.g.umount_all()
-            s.g.sync()
             s.g.shutdown()
-        progress(Progress("Verifying", None))
-        items = verify(work_facts, plan, target, fmt if tmp else facts.format, notify, writer.expected_labels)
         result = InjectResult(output or src_path, in_place, plan, writer.written, writer.unchanged, items,
                               labelling, 0.0)
         if not result.ok:
@@ -694,4 +691,4 @@ def _is_link(g, path: str) -> bool:
         return False
 
 
-__all__ = ["InjectionPlan", "InjectResult", "build_plan", "inject", "uninject", "verify"]
+__all__ = ["InjectionPlan", "InjectResult", "build_plan", "inject", "uninject", "verify_mounted"]

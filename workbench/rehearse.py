@@ -2,9 +2,10 @@
 
 A qcow2 overlay of the image (the image itself is never written) gets the parser as
 inject would install it and the os.conf where the platform puts it; qemu boots it with
-the image's own kernel, initramfs, init and shell (direct kernel boot: the kernel and
-initramfs are read out of the image), with NICs whose network reaches nothing outside,
-and the serial console captured. The parser's marker on the console says when it is
+the image's own bootloader when it has one in its first sector whose configuration puts
+the console on the serial port, otherwise directly with the image's own kernel and
+initramfs (read out of the image); either way with its own init and shell, NICs whose
+network reaches nothing outside, and the serial console captured. The parser's marker on the console says when it is
 done; the guest is then shut down, the overlay read back, and what really changed is
 compared with what the simulation predicted, file by file.
 """
@@ -24,6 +25,7 @@ from typing import Callable
 
 from workbench.errors import WorkbenchError
 from workbench.image.preflight import ImageFacts, preflight
+from workbench.image.qemu import ByteReader
 from workbench.image.session import GuestSession, Progress
 from workbench.image.tree import GuestTree
 from workbench.inject import FIRST, _Writer, build_plan, close_first_partition, open_first_partition
@@ -44,6 +46,11 @@ EXISTENCE_ONLY = ("/var/log/os-conf.log", "/var/lib/os-conf/applied-at", "/etc/s
 PULLS = [("/etc", []), ("/var/lib/os-conf", [])]
 GRACE = 30  # seconds for a SysRq sync/remount/poweroff before a kill
 QUIET = 10  # after the ACPI request, this long without console output means the guest ignores it
+BOOT_MODES = ("auto", "bootloader", "kernel")
+# where BIOS bootloaders keep the kernel command line, as the guest mounts them
+BOOT_CONFIGS = ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/boot/extlinux/extlinux.conf", "/boot/extlinux.conf",
+                "/boot/syslinux/syslinux.cfg", "/boot/syslinux.cfg", "/extlinux.conf")
+SERIAL_CONSOLE = re.compile(r"(^|\s)console=ttyS0(\s|,|$)")
 SYSRQ = ("s", "u", "o")  # sync, remount read-only, power off: no write is lost if the guest ignores ACPI
 
 
@@ -64,6 +71,7 @@ class RehearsalResult:
     accel: str
     boot_seconds: float
     notes: list[str] = field(default_factory=list)
+    boot: str = "kernel"  # "bootloader" (the image's own) or "kernel" (direct kernel boot)
 
     @property
     def matches_simulation(self) -> bool:
@@ -76,7 +84,7 @@ class RehearsalResult:
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "matches_simulation": self.matches_simulation, "mismatches": self.mismatches,
                 "os_conf_removed": self.os_conf_removed, "parser_finished": self.parser_finished,
-                "hostname_seen": self.hostname_seen, "accel": self.accel, "boot_seconds": round(self.boot_seconds, 1),
+                "hostname_seen": self.hostname_seen, "accel": self.accel, "boot": self.boot, "boot_seconds": round(self.boot_seconds, 1),
                 "real": self.real.to_json(), "simulation": self.simulated.to_json(), "parser_log": self.parser_log,
                 "console_tail": self.console_tail, "notes": self.notes}
 
@@ -174,6 +182,44 @@ def _grub_cmdline(tree: GuestTree) -> str:
     return " ".join(parts)
 
 
+def bios_boot_code(facts: ImageFacts) -> bool:
+    """Whether the first sector holds boot code (an MBR signature and a non-empty code area)."""
+    sector = ByteReader(facts.path, facts.format, facts.virtual_size).read(0, 512)
+    return len(sector) == 512 and sector[510:] == b"\x55\xaa" and any(sector[:440])
+
+
+def serial_boot_config(g) -> str | None:
+    """The bootloader configuration whose kernel lines put the console on ttyS0, or None."""
+    for path in BOOT_CONFIGS:
+        try:
+            if not g.is_file(path) or g.filesize(path) > 4 << 20:
+                continue
+            text = g.read_file(path).decode("utf-8", "replace")
+        except RuntimeError:
+            continue
+        for line in text.splitlines():
+            words = line.strip()
+            if words.lower().startswith(("linux", "append", "kernel")) and SERIAL_CONSOLE.search(words):
+                return path
+    return None
+
+
+def choose_boot(mode: str, has_code: bool, serial_config: str | None) -> tuple[str, str]:
+    """(bootloader|kernel, why). Raises RehearsalError when the asked-for bootloader boot cannot be watched."""
+    if mode == "kernel":
+        return "kernel", "direct kernel boot, as asked"
+    if has_code and serial_config:
+        return "bootloader", f"the image's own bootloader ({serial_config} puts the console on ttyS0)"
+    if not has_code:
+        why = "the first sector has no BIOS boot code"
+    else:
+        why = ("no bootloader configuration in /boot puts the console on the serial port (console=ttyS0), "
+               "where the rehearsal watches the parser")
+    if mode == "bootloader":
+        raise RehearsalError(f"the image's bootloader cannot be rehearsed: {why}")
+    return "kernel", f"direct kernel boot: {why}"
+
+
 def _qmp(sock_path: str, *commands: dict) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
@@ -190,7 +236,7 @@ def _sysrq(key: str) -> dict:
 
 
 def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: str | None = None,
-             timeout: float = 600, progress: Callable[[Progress], None] | None = None,
+             timeout: float = 600, boot: str = "auto", progress: Callable[[Progress], None] | None = None,
              console: Callable[[str], None] | None = None, notify: Callable[[str], None] | None = None
              ) -> RehearsalResult:
     progress = progress or (lambda p: None)
@@ -202,6 +248,9 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
     except ValueError:
         password = None
     notes: list[str] = []
+    if boot not in BOOT_MODES:
+        raise RehearsalError(f"unknown boot mode {boot!r}: use one of {', '.join(BOOT_MODES)}")
+    has_code = boot != "kernel" and bios_boot_code(facts)
     with tempfile.TemporaryDirectory(prefix="wb-rehearse-") as tmp:
         overlay = os.path.join(tmp, "overlay.qcow2")
         made = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", facts.format, "-b",
@@ -227,23 +276,30 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
             before = GuestTree()
             s.pull(before, notes, trees=PULLS)
             g = s.g
-            kernel, initrd = _newest_kernel(g)
-            g.download(kernel, os.path.join(tmp, "vmlinuz"))
-            g.download(initrd, os.path.join(tmp, "initrd"))
-            root_uuid = g.vfs_uuid(report.root_device)
+            mode, why = choose_boot(boot, has_code, serial_boot_config(g) if has_code else None)
+            direct: list[str] = []
+            if mode == "kernel":
+                kernel, initrd = _newest_kernel(g)
+                g.download(kernel, os.path.join(tmp, "vmlinuz"))
+                g.download(initrd, os.path.join(tmp, "initrd"))
+                cmdline = " ".join(filter(None, [f"root=UUID={g.vfs_uuid(report.root_device)}", "ro",
+                                                 _grub_cmdline(before), "console=ttyS0,115200", "net.ifnames=0",
+                                                 "biosdevname=0", "panic=-1"]))
+                direct = ["-kernel", os.path.join(tmp, "vmlinuz"), "-initrd", os.path.join(tmp, "initrd"),
+                          "-append", cmdline]
+                notes.append(f"{why}; booted {kernel} (kernel and initramfs read from the image) with: {cmdline}")
+            else:
+                notes.append(f"booted with {why}")
             accel = s.accel
             g.umount_all()
             g.sync()
-        cmdline = " ".join(filter(None, [f"root=UUID={root_uuid}", "ro", _grub_cmdline(before),
-                                         "console=ttyS0,115200", "net.ifnames=0", "biosdevname=0", "panic=-1"]))
-        notes.append(f"booted {kernel} directly (kernel and initramfs read from the image) with: {cmdline}")
         # 2. the simulation of the same parser on the same files
         parser = plan.writes[0].content.decode()
         sim = simulate(before, osconf_text, parser, plan.flavor, plan.first_mountpoint, plan.first_uuid,
                        plan.first_label)
         # 3. the boot
         progress(Progress("Booting the image", None))
-        console_lines, finished, hostname, boot_seconds = _boot(tmp, overlay, accel, cmdline, values, timeout, console)
+        console_lines, finished, hostname, boot_seconds = _boot(tmp, overlay, accel, direct, values, timeout, console)
         # 4. read back
         progress(Progress("Reading back what the boot changed", None))
         after = GuestTree()
@@ -264,11 +320,13 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                          parser_log, boot_seconds, sim.first_partition_dir)
         mismatches = compare(real_changes, sim.changes, password)
         return RehearsalResult(real, sim, mismatches, removed, finished, parser_log, console_lines[-40:], hostname,
-                               accel, boot_seconds, notes)
+                               accel, boot_seconds, notes, mode)
 
 
-def _boot(tmp: str, overlay: str, accel: str, cmdline: str, values: dict, timeout: float,
-          console: Callable[[str], None]) -> tuple[list[str], bool, str | None, float]:
+def _boot(tmp: str, overlay: str, accel: str, direct: list[str], values: dict, timeout: float,
+          console: Callable[[str], None], until_login: bool = False) -> tuple[list[str], bool, str | None, float]:
+    """Boot the overlay (by its bootloader, or with the direct-boot arguments given) until the parser is done,
+    then shut it down. until_login: done at the login prompt instead (a bare boot, for the benchmark)."""
     qmp = os.path.join(tmp, "qmp.sock")
     nics = []
     for n, iface in enumerate(("eth0", "eth1")):
@@ -278,8 +336,7 @@ def _boot(tmp: str, overlay: str, accel: str, cmdline: str, values: dict, timeou
         nics += ["-netdev", f"user,id=n{n},restrict=on", "-device", f"virtio-net-pci,netdev=n{n},mac={mac}"]
     cmd = ["qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}", "-m", "1024",
            "-smp", "1", "-cpu", "max", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
-           "-kernel", os.path.join(tmp, "vmlinuz"), "-initrd", os.path.join(tmp, "initrd"), "-append", cmdline,
-           "-drive", f"file={overlay},format=qcow2,if=virtio", "-qmp", f"unix:{qmp},server=on,wait=off", *nics]
+           *direct, "-drive", f"file={overlay},format=qcow2,if=virtio", "-qmp", f"unix:{qmp},server=on,wait=off", *nics]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: list[str] = []
@@ -321,8 +378,9 @@ def _boot(tmp: str, overlay: str, accel: str, cmdline: str, values: dict, timeou
                         state["hostname"] = m.group(1)
                 # a login prompt waits for input: it has no line end
                 m = LOGIN.match(buf.decode("utf-8", "replace").strip())
-                if m and state["done_at"]:
+                if m and (state["done_at"] or until_login):
                     state["hostname"] = m.group(1)
+                    state["done_at"] = state["done_at"] or now
             # once the parser is done: wait for the login prompt (or a while), then shut down
             if state["done_at"] and not state["powerdown"] and (state["hostname"] or now - state["done_at"] > 60):
                 try:

@@ -187,7 +187,8 @@ def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None
     head.append(f" · parser {'finished' if result.parser_finished else 'did NOT finish'}"
                 f" · os.conf {'removed' if result.os_conf_removed else 'NOT removed'}"
                 f" · host name on the console: {printable(result.hostname_seen or 'not seen')}"
-                f" · {result.accel.upper()} boot {result.boot_seconds:.0f} s")
+                f" · {result.accel.upper()} {'bootloader' if result.boot == 'bootloader' else 'direct kernel'} boot"
+                f" {result.boot_seconds:.0f} s")
     console.print(head)
     bad = {m.split(":")[0] for m in result.mismatches}
     console.print(Text(f"{len(result.real.changes)} real changes", style="bold underline"))

@@ -1,5 +1,6 @@
-"""Real boots: a debootstrapped Debian 12 (systemd, udev, ifupdown, openssh-server) rehearsed with VPC and
-classic os.conf; the real changes must match the simulation and the guest must come up with the host name."""
+"""Real boots: a debootstrapped Debian 12 (systemd, udev, ifupdown, openssh-server) rehearsed with a VPC os.conf
+(no bootloader: direct kernel boot) and a classic one (booting by its own extlinux); the real changes must match
+the simulation and the guest must come up with the host name."""
 
 import json
 import subprocess
@@ -45,10 +46,64 @@ def test_vpc_rehearsal_by_the_cli(bootable, tmp_path):
     assert sha256(bootable) == before  # the image itself is never written
 
 
-def test_classic_rehearsal(bootable):
-    result = rehearse(str(bootable), CLASSIC)
+@pytest.fixture(scope="module")
+def with_bootloader(bootable):
+    why = debian_boot.bootloader_unavailable()
+    if why:
+        pytest.skip(f"the Debian image with a bootloader cannot be built here: {why}")
+    return debian_boot.with_bootloader(CACHE)
+
+
+def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader):
+    lines: list[str] = []
+    result = rehearse(str(with_bootloader), CLASSIC, console=lines.append)
+    assert result.boot == "bootloader" and "/boot/extlinux.conf" in result.notes[-1]
+    # the kernel got the command line of the image's extlinux.conf, not the workbench's direct-boot one
+    cmdline = next(line for line in lines if "Command line:" in line)
+    assert "console=tty0 console=ttyS0,115200 net.ifnames=0" in cmdline and "panic=-1" not in cmdline
     assert result.matches_simulation, result.mismatches
     assert result.exit_code == 0 and result.hostname_seen == "iZ23r29djmjZ"
     interfaces = next(c for c in result.real.changes if c.path == "/etc/network/interfaces.d/os-conf").after
     assert "iface eth1 inet static" in interfaces and "up ip route replace 10.0.0.0/8 via 10.171.254.1 dev eth0" \
         in interfaces
+
+
+async def test_rehearsal_from_the_simulation_screen(bootable):
+    """ctrl+b on the simulation screen: the console pane follows the boot, then the comparison and v."""
+    from screens.simulation import SimulationScreen
+    from tests.tui.helpers import static_text, table_rows, until
+    from workbench.app import make_app
+    from workbench.image.preflight import preflight
+
+    app = make_app(str(bootable), preflight(str(bootable)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.changeset is not None, "the simulation")
+        await pilot.press("4")
+        screen = app.screen
+        assert isinstance(screen, SimulationScreen)
+        assert not screen.check_action("toggle_view", ())  # nothing booted yet: v is hidden
+        simulated = {row[1] for row in table_rows(screen, "#sim-changes")}
+        await pilot.press("ctrl+b")
+        for _ in range(3000):  # not settle(): that would wait for the whole boot
+            await pilot.pause(0.2)
+            if app.console_lines or app.rehearsal is not None:
+                break
+        assert "rehearsal:" in static_text(screen, "#sim-status")
+        assert screen.query_one("#sim-log").border_title == "Console (rehearsal boot)"
+        await until(pilot, lambda: app.rehearsal is not None or app.rehearsal_error is not None, "the rehearsal",
+                    rounds=6000)
+        assert app.rehearsal_error is None
+        status = static_text(screen, "#sim-status")
+        assert "rehearsal: matches the simulation" in status and "host name iZ23r29djmjZ" in status
+        assert screen.query_one("#sim-log").border_title == "Rehearsal compared with the simulation"
+        assert "✔ every file changed as simulated" in static_text(screen, "#sim-log")
+        assert screen.check_action("toggle_view", ())
+        assert screen.show_rehearsal and "showing the booted changes" in status  # the comparison comes first
+        booted = {row[1] for row in table_rows(screen, "#sim-changes")}
+        assert "/etc/hostname" in booted and "/etc/hostname" in simulated
+        assert booted == {c.path + ("/" if c.kind == "dir" else "") for c in app.rehearsal.real.changes}
+        await pilot.press("v")
+        await pilot.pause()
+        assert {row[1] for row in table_rows(screen, "#sim-changes")} == simulated
+        assert screen.query_one("#sim-log").border_title == "Parser log"
+        assert "v shows the booted changes" in static_text(screen, "#sim-status")

@@ -75,7 +75,7 @@ def test_qcow2_header_only(run_cli, built, workdir):
 def test_encrypted_image(run_cli, workdir):
     img = workdir / "enc.qcow2"
     made = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "--object", "secret,id=s0,data=pw",
-                           "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", str(img), "1G"],
+                           "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=200", str(img), "1G"],
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     assert_one_sentence(run_cli("check", img), "encrypted")

@@ -1,8 +1,12 @@
-"""The comparison of a real boot with the simulation (pure)."""
+"""The comparison of a real boot with the simulation, and the choice of boot (pure)."""
+
+import pytest
 
 from workbench import crypt
 from workbench.image.tree import GuestTree
-from workbench.rehearse import _grub_cmdline, compare, tree_changes
+from workbench.image.preflight import preflight
+from workbench.rehearse import (RehearsalError, _grub_cmdline, bios_boot_code, choose_boot, compare,
+                                tree_changes)
 from workbench.simulate import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
@@ -47,3 +51,35 @@ def test_grub_cmdline_keeps_safe_words_only():
     tree = GuestTree.from_dict({"/etc/default/grub": 'GRUB_CMDLINE_LINUX="quiet net.ifnames=0 console=tty0 $(evil)"\n'
                                                      'GRUB_CMDLINE_LINUX_DEFAULT="splash"\n'})
     assert _grub_cmdline(tree) == "quiet net.ifnames=0 splash"
+
+
+def _raw_disk(path, code: bytes):
+    entry = bytes([0x80, 0, 0, 0, 0x83, 0, 0, 0]) + (2048).to_bytes(4, "little") + (8192).to_bytes(4, "little")
+    sector = code.ljust(440, b"\0") + bytes(6) + entry + bytes(48) + b"\x55\xaa"
+    with open(path, "wb") as f:
+        f.write(sector)
+        f.truncate(8 << 20)
+    return preflight(str(path))
+
+
+def test_bios_boot_code_is_read_from_the_first_sector(tmp_path):
+    assert bios_boot_code(_raw_disk(tmp_path / "code.raw", b"\xfa\x31\xc0\x8e\xd8"))
+    assert not bios_boot_code(_raw_disk(tmp_path / "blank.raw", b""))  # what sfdisk leaves: a table, no code
+    facts = _raw_disk(tmp_path / "nosig.raw", b"\xfa\x31\xc0")
+    with open(facts.path, "r+b") as f:  # code, but no boot signature: the BIOS would not run it
+        f.seek(510)
+        f.write(b"\0\0")
+    assert not bios_boot_code(facts)
+
+
+def test_choice_of_boot():
+    assert choose_boot("auto", True, "/boot/grub/grub.cfg")[0] == "bootloader"
+    mode, why = choose_boot("auto", True, None)
+    assert mode == "kernel" and "console=ttyS0" in why
+    mode, why = choose_boot("auto", False, None)
+    assert mode == "kernel" and "no BIOS boot code" in why
+    assert choose_boot("kernel", True, "/boot/extlinux.conf")[0] == "kernel"
+    with pytest.raises(RehearsalError, match="no BIOS boot code"):
+        choose_boot("bootloader", False, None)
+    with pytest.raises(RehearsalError, match="console=ttyS0"):
+        choose_boot("bootloader", True, None)

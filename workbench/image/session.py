@@ -277,9 +277,21 @@ class GuestSession:
         except RuntimeError:
             return None
 
-    def _mount_ro(self, device: str, mountpoint: str, fs: str | None) -> str | None:
-        """Mount read-only (read-write in a writable session); returns an error message or None."""
-        if self.writable_path:
+    def remount_readonly(self, mounts: list[Mount]) -> None:
+        """Unmount everything, flush to the image, drop the guest's caches, and mount the same again read-only,
+        so that what is read next comes from the disk as written."""
+        g = self.g
+        g.umount_all()
+        g.sync()
+        g.drop_caches(3)
+        for m in mounts:
+            err = self._mount_ro(m.device, m.mountpoint, m.fs, readonly=True)
+            if err:
+                raise GuestError(f"{m.device} could not be mounted again at {m.mountpoint}: {err}")
+
+    def _mount_ro(self, device: str, mountpoint: str, fs: str | None, readonly: bool = False) -> str | None:
+        """Mount read-only (read-write in a writable session unless readonly); returns an error message or None."""
+        if self.writable_path and not readonly:
             options = ["", "subvol=@"] if fs == "btrfs" else [""]
         else:
             options = ["ro"]

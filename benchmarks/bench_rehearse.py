@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""One boot rehearsal against a bare boot-to-poweroff of the same image with plain qemu.
+
+Run on demand: .venv/bin/python benchmarks/bench_rehearse.py IMAGE [--os-conf FILE]
+IMAGE must hold a bootable Linux (e.g. the tests' debootstrapped Debian 12:
+.cache/test-images/debian12-bootable-*.qcow2, or debian12-extlinux-*.qcow2 with its own bootloader).
+The bare boot uses the same overlay setup, boot (the image's bootloader or its kernel directly,
+chosen as the rehearsal chooses), NICs and shutdown (ACPI at the login prompt), and runs no
+workbench code while it boots. Goal: rehearsal <= 1.2x the bare boot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from workbench.image.preflight import preflight  # noqa: E402
+from workbench.image.session import GuestSession  # noqa: E402
+from workbench.rehearse import _boot, _newest_kernel, bios_boot_code, choose_boot, rehearse, serial_boot_config  # noqa: E402,E501
+
+VPC = ('hostname=iZ23r29djmjZ\npassword=cXdlcjEyMzQK\neth0_ip_addr=10.171.254.123\neth0_mac_addr=00:8c:fa:5e:14:23\n'
+       'eth0_netmask=255.255.255.0\neth0_gateway=10.171.254.1\neth0_route="0.0.0.0/0 10.171.254.1"\n'
+       'dns_nameserver="7.7.7.7 8.8.8.8"\n')
+
+
+def bare_boot(image: str) -> tuple[float, str, str]:
+    """Boot an overlay of IMAGE the way the rehearsal would (same choice of boot), to the login prompt, off."""
+    facts = preflight(image)
+    with tempfile.TemporaryDirectory(prefix="wb-bare-") as tmp:
+        with GuestSession(facts) as s:  # not timed: only to decide the boot and take the kernel out
+            report = s.open(pull="none")
+            mode, _ = choose_boot("auto", bios_boot_code(facts), serial_boot_config(s.g))
+            direct: list[str] = []
+            if mode == "kernel":
+                kernel, initrd = _newest_kernel(s.g)
+                s.g.download(kernel, os.path.join(tmp, "vmlinuz"))
+                s.g.download(initrd, os.path.join(tmp, "initrd"))
+                cmdline = (f"root=UUID={s.g.vfs_uuid(report.root_device)} ro console=ttyS0,115200 net.ifnames=0 "
+                           "biosdevname=0 panic=-1")
+                direct = ["-kernel", os.path.join(tmp, "vmlinuz"), "-initrd", os.path.join(tmp, "initrd"),
+                          "-append", cmdline]
+            accel = s.accel
+        t = time.monotonic()
+        overlay = os.path.join(tmp, "overlay.qcow2")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", facts.format, "-b", os.path.abspath(image),
+                        overlay], check=True)
+        _boot(tmp, overlay, accel, direct, {"eth0_mac_addr": "00:8c:fa:5e:14:23"}, 900, lambda line: None,
+              until_login=True)
+        return time.monotonic() - t, accel, mode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("image")
+    ap.add_argument("--os-conf", metavar="FILE")
+    args = ap.parse_args()
+    conf = Path(args.os_conf).read_text() if args.os_conf else VPC
+    bare, accel, mode = bare_boot(args.image)
+    t = time.monotonic()
+    result = rehearse(args.image, conf)
+    whole = time.monotonic() - t
+    print(f"image: {args.image}; acceleration: {accel.upper()}; boot: {mode}", flush=True)
+    print(f"  bare boot to poweroff (plain qemu):  {bare:7.1f} s")
+    print(f"  rehearsal (inject, boot, read back): {whole:7.1f} s  (its boot alone {result.boot_seconds:.1f} s; "
+          f"matches the simulation: {result.matches_simulation})")
+    print(f"ratio rehearsal / bare boot: {whole / bare:5.2f}x  (goal <= 1.2x)")
+    print(f"ratio rehearsal boot / bare boot: {result.boot_seconds / bare:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
