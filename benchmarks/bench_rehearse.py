@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from workbench.image.preflight import preflight  # noqa: E402
 from workbench.image.session import GuestSession  # noqa: E402
-from workbench.rehearse import _boot, _newest_kernel, bios_boot_code, choose_boot, rehearse, serial_boot_config  # noqa: E402,E501
+from workbench.rehearse import (_boot, bios_boot_code, choose_boot, direct_boot, rehearse,  # noqa: E402
+                                serial_boot_config)
 
 VPC = ('hostname=iZ23r29djmjZ\npassword=cXdlcjEyMzQK\neth0_ip_addr=10.171.254.123\neth0_mac_addr=00:8c:fa:5e:14:23\n'
        'eth0_netmask=255.255.255.0\neth0_gateway=10.171.254.1\neth0_route="0.0.0.0/0 10.171.254.1"\n'
@@ -38,15 +39,7 @@ def bare_boot(image: str) -> tuple[float, str, str]:
         with GuestSession(facts) as s:  # not timed: only to decide the boot and take the kernel out
             report = s.open(pull="none")
             mode, _ = choose_boot("auto", bios_boot_code(facts), serial_boot_config(s.g))
-            direct: list[str] = []
-            if mode == "kernel":
-                kernel, initrd = _newest_kernel(s.g)
-                s.g.download(kernel, os.path.join(tmp, "vmlinuz"))
-                s.g.download(initrd, os.path.join(tmp, "initrd"))
-                cmdline = (f"root=UUID={s.g.vfs_uuid(report.root_device)} ro console=ttyS0,115200 net.ifnames=0 "
-                           "biosdevname=0 panic=-1")
-                direct = ["-kernel", os.path.join(tmp, "vmlinuz"), "-initrd", os.path.join(tmp, "initrd"),
-                          "-append", cmdline]
+            direct = direct_boot(s.g, tmp, report.root_device)[1] if mode == "kernel" else []
             accel = s.accel
         t = time.monotonic()
         overlay = os.path.join(tmp, "overlay.qcow2")

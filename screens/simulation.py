@@ -108,7 +108,8 @@ class SimulationScreen(Screen):
             status.append("matches the simulation" if reh.matches_simulation else
                           f"{len(reh.mismatches)} mismatch(es)", style="green" if reh.matches_simulation else "bold red")
             status.append(f" · host name {printable(reh.hostname_seen or 'not seen', 40)} · "
-                          f"{'showing the booted changes (v: simulated)' if self.show_rehearsal else 'v shows the booted changes'}")
+                          + ("showing the booted changes (v: simulated)" if self.show_rehearsal
+                             else "v shows the booted changes"))
         elif getattr(app, "rehearsal_error", None):
             status.append(f"\nrehearsal failed: {printable(app.rehearsal_error, 200)}", style="red")
         self.query_one("#sim-status", Static).update(status)

@@ -168,7 +168,8 @@ def cmd_rehearse(args) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     live = (lambda line: print(f"  | {line}", file=sys.stderr)) if sys.stderr.isatty() else None
-    result = rehearse(args.image, conf, args.flavor, script, args.timeout, args.boot, console=live, notify=_stderr_notify)
+    result = rehearse(args.image, conf, args.flavor, script, args.timeout, args.boot, console=live,
+                      notify=_stderr_notify)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:

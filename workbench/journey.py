@@ -16,7 +16,7 @@ HELP = {
     "osconf": ("The os.conf the platform writes at first boot: VPC or classic, checked as you type.",
                "Save it to test with (ctrl+s); escape leaves the fields so that the number keys work."),
     "simulation": ("The parser run in a sandbox on a copy of the image's files: every file it would change.",
-                   "Switch the flavour, or load a parser of your own (ctrl+l) to see what it would do."),
+                   "Switch the flavour, load a parser of your own (ctrl+l), or boot a copy for real (ctrl+b)."),
     "inject": ("The plan: the parser, how the image will start it, and the chosen fixes, as per-file changes.",
                "ctrl+w writes a new image (or in place, after typing its name) and verifies every write."),
     "report": ("The whole review as one document: facts, checks, os.conf, simulated changes, the plan.",

@@ -5,8 +5,8 @@ inject would install it and the os.conf where the platform puts it; qemu boots i
 the image's own bootloader when it has one in its first sector whose configuration puts
 the console on the serial port, otherwise directly with the image's own kernel and
 initramfs (read out of the image); either way with its own init and shell, NICs whose
-network reaches nothing outside, and the serial console captured. The parser's marker on the console says when it is
-done; the guest is then shut down, the overlay read back, and what really changed is
+network reaches nothing outside, and the serial console captured. The parser's marker
+on the console says when it is done; the guest is then shut down, the overlay read back, and what really changed is
 compared with what the simulation predicted, file by file.
 """
 
@@ -84,7 +84,8 @@ class RehearsalResult:
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "matches_simulation": self.matches_simulation, "mismatches": self.mismatches,
                 "os_conf_removed": self.os_conf_removed, "parser_finished": self.parser_finished,
-                "hostname_seen": self.hostname_seen, "accel": self.accel, "boot": self.boot, "boot_seconds": round(self.boot_seconds, 1),
+                "hostname_seen": self.hostname_seen, "accel": self.accel, "boot": self.boot,
+                "boot_seconds": round(self.boot_seconds, 1),
                 "real": self.real.to_json(), "simulation": self.simulated.to_json(), "parser_log": self.parser_log,
                 "console_tail": self.console_tail, "notes": self.notes}
 
@@ -220,6 +221,17 @@ def choose_boot(mode: str, has_code: bool, serial_config: str | None) -> tuple[s
     return "kernel", f"direct kernel boot: {why}"
 
 
+def direct_boot(g, tmp: str, root_device: str, extra: str = "") -> tuple[str, list[str]]:
+    """Take the newest kernel and initramfs out of the mounted guest into tmp: (kernel, qemu arguments)."""
+    kernel, initrd = _newest_kernel(g)
+    g.download(kernel, os.path.join(tmp, "vmlinuz"))
+    g.download(initrd, os.path.join(tmp, "initrd"))
+    cmdline = " ".join(filter(None, [f"root=UUID={g.vfs_uuid(root_device)}", "ro", extra, "console=ttyS0,115200",
+                                     "net.ifnames=0", "biosdevname=0", "panic=-1"]))
+    return kernel, ["-kernel", os.path.join(tmp, "vmlinuz"), "-initrd", os.path.join(tmp, "initrd"),
+                    "-append", cmdline]
+
+
 def _qmp(sock_path: str, *commands: dict) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
@@ -279,15 +291,8 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
             mode, why = choose_boot(boot, has_code, serial_boot_config(g) if has_code else None)
             direct: list[str] = []
             if mode == "kernel":
-                kernel, initrd = _newest_kernel(g)
-                g.download(kernel, os.path.join(tmp, "vmlinuz"))
-                g.download(initrd, os.path.join(tmp, "initrd"))
-                cmdline = " ".join(filter(None, [f"root=UUID={g.vfs_uuid(report.root_device)}", "ro",
-                                                 _grub_cmdline(before), "console=ttyS0,115200", "net.ifnames=0",
-                                                 "biosdevname=0", "panic=-1"]))
-                direct = ["-kernel", os.path.join(tmp, "vmlinuz"), "-initrd", os.path.join(tmp, "initrd"),
-                          "-append", cmdline]
-                notes.append(f"{why}; booted {kernel} (kernel and initramfs read from the image) with: {cmdline}")
+                kernel, direct = direct_boot(g, tmp, report.root_device, _grub_cmdline(before))
+                notes.append(f"{why}; booted {kernel} (kernel and initramfs read from the image) with: {direct[-1]}")
             else:
                 notes.append(f"booted with {why}")
             accel = s.accel

@@ -5,8 +5,7 @@ import pytest
 from workbench import crypt
 from workbench.image.tree import GuestTree
 from workbench.image.preflight import preflight
-from workbench.rehearse import (RehearsalError, _grub_cmdline, bios_boot_code, choose_boot, compare,
-                                tree_changes)
+from workbench.rehearse import RehearsalError, _grub_cmdline, bios_boot_code, choose_boot, compare, tree_changes
 from workbench.simulate import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
