@@ -162,12 +162,14 @@ def cmd_rehearse(args) -> int:
 
     from workbench.rehearse import rehearse
     from workbench.report import print_rehearsal
+    from workbench.units import printable
 
     conf = _read_input(args.os_conf, "os.conf").decode("utf-8", "replace")
     script = _read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
-    live = (lambda line: print(f"  | {line}", file=sys.stderr)) if sys.stderr.isatty() else None
+    # the guest's console is untrusted: no control characters reach the operator's terminal
+    live = (lambda line: print(f"  | {printable(line, 300)}", file=sys.stderr)) if sys.stderr.isatty() else None
     result = rehearse(args.image, conf, args.flavor, script, args.timeout, args.boot, console=live,
                       notify=_stderr_notify)
     if args.format == "json":

@@ -29,7 +29,7 @@ from workbench.image.qemu import ByteReader
 from workbench.image.session import GuestSession, Progress
 from workbench.image.tree import GuestTree
 from workbench.inject import FIRST, _Writer, build_plan, close_first_partition, open_first_partition
-from workbench.osconf import decode_password, parse_text
+from workbench.osconf import MAC, decode_password, parse_text
 from workbench.simulate import Change, ChangeSet, simulate
 
 SCHEMA = "workbench.rehearse/1"
@@ -232,6 +232,21 @@ def direct_boot(g, tmp: str, root_device: str, extra: str = "") -> tuple[str, li
                     "-append", cmdline]
 
 
+def nic_args(values: dict) -> list[str]:
+    """qemu arguments for eth0 (and eth1 when the os.conf has it): user networking that reaches nothing,
+    with the os.conf's MAC addresses. The os.conf is untrusted: a value that is not a unicast MAC is not
+    passed to qemu (it could carry more options); the NIC gets a local address instead."""
+    nics = []
+    for n, iface in enumerate(("eth0", "eth1")):
+        if n == 1 and not any(k.startswith("eth1_") for k in values):
+            break
+        mac = str(values.get(f"{iface}_mac_addr") or "")
+        if not MAC.match(mac) or int(mac[:2], 16) & 1:
+            mac = f"52:54:00:12:34:{56 + n:02x}"
+        nics += ["-netdev", f"user,id=n{n},restrict=on", "-device", f"virtio-net-pci,netdev=n{n},mac={mac}"]
+    return nics
+
+
 def _qmp(sock_path: str, *commands: dict) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
@@ -263,6 +278,8 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
     if boot not in BOOT_MODES:
         raise RehearsalError(f"unknown boot mode {boot!r}: use one of {', '.join(BOOT_MODES)}")
     has_code = boot != "kernel" and bios_boot_code(facts)
+    if boot == "bootloader" and not has_code:
+        choose_boot(boot, has_code, None)  # refused before anything is launched or written
     with tempfile.TemporaryDirectory(prefix="wb-rehearse-") as tmp:
         overlay = os.path.join(tmp, "overlay.qcow2")
         made = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", facts.format, "-b",
@@ -333,12 +350,7 @@ def _boot(tmp: str, overlay: str, accel: str, direct: list[str], values: dict, t
     """Boot the overlay (by its bootloader, or with the direct-boot arguments given) until the parser is done,
     then shut it down. until_login: done at the login prompt instead (a bare boot, for the benchmark)."""
     qmp = os.path.join(tmp, "qmp.sock")
-    nics = []
-    for n, iface in enumerate(("eth0", "eth1")):
-        if n == 1 and not any(k.startswith("eth1_") for k in values):
-            break
-        mac = values.get(f"{iface}_mac_addr") or f"52:54:00:12:34:{56 + n:02x}"
-        nics += ["-netdev", f"user,id=n{n},restrict=on", "-device", f"virtio-net-pci,netdev=n{n},mac={mac}"]
+    nics = nic_args(values)
     cmd = ["qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}", "-m", "1024",
            "-smp", "1", "-cpu", "max", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
            *direct, "-drive", f"file={overlay},format=qcow2,if=virtio", "-qmp", f"unix:{qmp},server=on,wait=off", *nics]

@@ -152,3 +152,18 @@ def test_demo_refuses_to_overwrite(run_cli, workdir):
     (workdir / "sample.qcow2").write_bytes(b"keep")
     assert_one_sentence(run_cli("demo", workdir / "sample.qcow2"), "already exists")
     assert (workdir / "sample.qcow2").read_bytes() == b"keep"
+
+
+def test_rehearse_refuses_before_booting(run_cli, built, workdir):
+    """Bad input to rehearse: one sentence, exit 2, nothing written, no appliance launched."""
+    sample = built("sample")
+    conf = workdir / "os.conf"
+    conf.write_text("hostname=iZ23r29djmjZ\n")
+    before = listing(workdir)
+    assert_one_sentence(run_cli("rehearse", sample, "--os-conf", workdir / "missing.conf"), "missing.conf")
+    assert_one_sentence(run_cli("rehearse", sample, "--os-conf", conf, "--timeout", "0"), "--timeout")
+    assert_one_sentence(run_cli("rehearse", workdir / "none.qcow2", "--os-conf", conf), "no such file")
+    # the sample has no boot code in its first sector: a bootloader boot is refused at once
+    proc = run_cli("rehearse", sample, "--os-conf", conf, "--boot", "bootloader")
+    assert_one_sentence(proc, "no BIOS boot code")
+    assert listing(workdir) == before

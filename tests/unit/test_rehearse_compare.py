@@ -5,7 +5,8 @@ import pytest
 from workbench import crypt
 from workbench.image.tree import GuestTree
 from workbench.image.preflight import preflight
-from workbench.rehearse import RehearsalError, _grub_cmdline, bios_boot_code, choose_boot, compare, tree_changes
+from workbench.rehearse import (RehearsalError, _grub_cmdline, bios_boot_code, choose_boot, compare, nic_args,
+                                tree_changes)
 from workbench.simulate import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
@@ -82,3 +83,13 @@ def test_choice_of_boot():
         choose_boot("bootloader", False, None)
     with pytest.raises(RehearsalError, match="console=ttyS0"):
         choose_boot("bootloader", True, None)
+
+
+def test_nic_arguments_take_only_unicast_macs_from_the_os_conf():
+    args = nic_args({"eth0_mac_addr": "00:8c:fa:5e:14:23", "eth1_mac_addr": "00:8c:fa:5e:14:24"})
+    assert "virtio-net-pci,netdev=n0,mac=00:8c:fa:5e:14:23" in args and "netdev=n1,mac=00:8c:fa:5e:14:24" in args[-1]
+    assert args.count("-netdev") == 2 and all("restrict=on" in a for a in args if a.startswith("user,"))
+    hostile = nic_args({"eth0_mac_addr": "00:11:22:33:44:55,romfile=/etc/shadow"})
+    assert hostile[-1] == "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:38" and len(hostile) == 4
+    assert nic_args({"eth0_mac_addr": "01:00:5e:00:00:01"})[-1].endswith("mac=52:54:00:12:34:38")  # multicast
+    assert len(nic_args({})) == 4  # eth0 only when the os.conf has no eth1
