@@ -45,8 +45,8 @@ def bare_boot(image: str) -> tuple[float, str, str]:
         overlay = os.path.join(tmp, "overlay.qcow2")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", facts.format, "-b", os.path.abspath(image),
                         overlay], check=True)
-        _boot(tmp, overlay, accel, direct, {"eth0_mac_addr": "00:8c:fa:5e:14:23"}, 900, lambda line: None,
-              until_login=True)
+        _boot(tmp, f"file={overlay},format=qcow2", accel, direct, {"eth0_mac_addr": "00:8c:fa:5e:14:23"}, 900,
+              lambda line: None, until_login=True)
         return time.monotonic() - t, accel, mode
 
 
@@ -58,7 +58,13 @@ def main() -> None:
     conf = Path(args.os_conf).read_text() if args.os_conf else VPC
     bare, accel, mode = bare_boot(args.image)
     t = time.monotonic()
-    result = rehearse(args.image, conf)
+    stages: list[tuple[str, float]] = []  # (stage, when it began, from the start)
+
+    def progress(p) -> None:
+        if not stages or stages[-1][0] != p.phase:
+            stages.append((p.phase, time.monotonic() - t))
+
+    result = rehearse(args.image, conf, progress=progress)
     whole = time.monotonic() - t
     print(f"image: {args.image}; acceleration: {accel.upper()}; boot: {mode}", flush=True)
     print(f"  bare boot to poweroff (plain qemu):  {bare:7.1f} s")
@@ -66,6 +72,10 @@ def main() -> None:
           f"matches the simulation: {result.matches_simulation})")
     print(f"ratio rehearsal / bare boot: {whole / bare:5.2f}x  (goal <= 1.2x)")
     print(f"ratio rehearsal boot / bare boot: {result.boot_seconds / bare:5.2f}x")
+    marks = stages + [("(end)", whole)]
+    print("where the rehearsal's time went:")
+    for (stage, at), (_, until) in zip(marks, marks[1:]):
+        print(f"  {until - at:6.1f} s  {stage}")
 
 
 if __name__ == "__main__":

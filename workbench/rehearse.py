@@ -8,14 +8,20 @@ initramfs (read out of the image); either way with its own init and shell, NICs 
 network reaches nothing outside, and the serial console captured. The parser's marker
 on the console says when it is done; the guest is then shut down, the overlay read back, and what really changed is
 compared with what the simulation predicted, file by file.
+
+One appliance does it all: qemu-nbd serves the overlay on a private socket to the appliance (which installs the
+parser, then waits with nothing mounted) and to the booted guest; afterwards the appliance drops its caches and
+reads the disk back, so a rehearsal costs one appliance launch, not two.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import tempfile
@@ -287,9 +293,12 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
         if made.returncode != 0:
             raise RehearsalError(f"the overlay could not be created: {made.stderr.strip()}")
         ov = ImageFacts(**{**facts.__dict__, "path": overlay, "format": "qcow2", "backing_chain": [image]})
-        # 1. install the parser and the os.conf in the overlay; read the state before the boot
+        # One appliance for the whole rehearsal: it reaches the overlay through an NBD server, which the
+        # booted guest shares while the appliance waits, so the read-back needs no second launch.
         progress(Progress("Installing the parser in a throwaway overlay", None))
-        with GuestSession(ov, progress, notify, writable_path=overlay) as s:
+        with _nbd_export(tmp, overlay) as sock, GuestSession(ov, progress, notify, writable_path=overlay,
+                                                               nbd_socket=sock) as s:
+            # 1. install the parser and the os.conf in the overlay; read the state before the boot
             report = s.open(pull="system")
             if report.os is None:
                 raise RehearsalError("no Linux root file system was found in the image")
@@ -302,37 +311,41 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                 writer.label(report.tree)
             finally:
                 writer.close()
+            progress(Progress("Reading the state before the boot", None))
             before = GuestTree()
             s.pull(before, notes, trees=PULLS)
             g = s.g
             mode, why = choose_boot(boot, has_code, serial_boot_config(g) if has_code else None)
             direct: list[str] = []
             if mode == "kernel":
+                progress(Progress("Taking the image's kernel and initramfs out", None))
                 kernel, direct = direct_boot(g, tmp, report.root_device, _grub_cmdline(before))
                 notes.append(f"{why}; booted {kernel} (kernel and initramfs read from the image) with: {direct[-1]}")
             else:
                 notes.append(f"booted with {why}")
-            accel = s.accel
             g.umount_all()
             g.sync()
-        # 2. the simulation of the same parser on the same files
-        parser = plan.writes[0].content.decode()
-        sim = simulate(before, osconf_text, parser, plan.flavor, plan.first_mountpoint, plan.first_uuid,
-                       plan.first_label)
-        # 3. the boot
-        progress(Progress("Booting the image", None))
-        console_lines, finished, hostname, boot_seconds = _boot(tmp, overlay, accel, direct, values, timeout, console)
-        # 4. read back
-        progress(Progress("Reading back what the boot changed", None))
-        after = GuestTree()
-        with GuestSession(ov, progress, notify) as s:
-            report2 = s.open(pull="none")
+            # 2. the simulation of the same parser on the same files
+            progress(Progress("Simulating the same parser", None))
+            parser = plan.writes[0].content.decode()
+            sim = simulate(before, osconf_text, parser, plan.flavor, plan.first_mountpoint, plan.first_uuid,
+                           plan.first_label)
+            # 3. the boot, on the same disk; the appliance has nothing mounted meanwhile
+            progress(Progress("Booting the image", None))
+            console_lines, finished, hostname, boot_seconds = _boot(
+                tmp, f"file=nbd+unix:///?socket={sock},format=raw,cache=unsafe", s.accel, direct, values, timeout,
+                console)
+            # 4. read back what the guest left on the disk, past the appliance's caches
+            progress(Progress("Reading back what the boot changed", None))
+            s.remount_readonly(report.mounts)
+            after = GuestTree()
             s.pull(after, notes, trees=PULLS, files=["/var/log/os-conf.log"], probes=[])
-            root, mounted = open_first_partition(s.g, ov, report2.os.first_partition_mountpoint if report2.os else None)
+            root, mounted = open_first_partition(g, ov, report.os.first_partition_mountpoint, readonly=True)
             conf_path = (root.rstrip("/") if root != "/" else "") + "/aliyun_custom_image/os.conf"
-            removed = not s.g.exists(conf_path)
+            removed = not g.exists(conf_path)
             if mounted:
-                close_first_partition(s.g, root)
+                close_first_partition(g, root)
+            accel = s.accel
         real_changes = tree_changes(before, after)
         first_display = plan.display_path(FIRST + "/aliyun_custom_image/os.conf")
         if removed:
@@ -345,15 +358,53 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                                accel, boot_seconds, notes, mode)
 
 
-def _boot(tmp: str, overlay: str, accel: str, direct: list[str], values: dict, timeout: float,
+@contextlib.contextmanager
+def _nbd_export(tmp: str, overlay: str):
+    """Serve OVERLAY on a Unix socket in TMP to two clients at once (the appliance and the booted guest);
+    one server keeps the qcow2's metadata consistent for both. Yields the socket's path."""
+    sock, pid_file = os.path.join(tmp, "nbd.sock"), os.path.join(tmp, "qemu-nbd.pid")
+    # --fork: returns once the image is open and the socket listens, or fails saying why
+    started = subprocess.run(["qemu-nbd", "--fork", "--pid-file", pid_file, "--format=qcow2", "--shared=2",
+                              "--persistent", "--cache=unsafe", "--socket", sock, overlay],
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    if started.returncode != 0:
+        raise RehearsalError("the overlay could not be served to the virtual machines: "
+                             + (started.stderr.strip()[:2000] or "qemu-nbd did not start"))
+    with open(pid_file) as f:
+        pid = int(f.read().strip())
+    try:
+        yield sock
+    finally:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _running(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _running(pid: int) -> bool:
+    """Whether PID is alive (a zombie waiting for init to reap it is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, timeout: float,
           console: Callable[[str], None], until_login: bool = False) -> tuple[list[str], bool, str | None, float]:
-    """Boot the overlay (by its bootloader, or with the direct-boot arguments given) until the parser is done,
-    then shut it down. until_login: done at the login prompt instead (a bare boot, for the benchmark)."""
+    """Boot DRIVE (a qemu -drive value, without the interface) by its bootloader, or with the direct-boot arguments
+    given, until the parser is done, then shut it down. until_login: done at the login prompt instead (a bare boot,
+    for the benchmark)."""
     qmp = os.path.join(tmp, "qmp.sock")
     nics = nic_args(values)
     cmd = ["qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}", "-m", "1024",
            "-smp", "1", "-cpu", "max", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
-           *direct, "-drive", f"file={overlay},format=qcow2,if=virtio", "-qmp", f"unix:{qmp},server=on,wait=off", *nics]
+           *direct, "-drive", f"{drive},if=virtio", "-qmp", f"unix:{qmp},server=on,wait=off", *nics]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: list[str] = []

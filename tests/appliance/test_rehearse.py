@@ -12,6 +12,7 @@ from tests.conftest import sha256
 from tests.fixtures import debian_boot
 from tests.fixtures.images import CACHE
 from tests.unit.sim_helpers import CLASSIC, VPC
+from workbench.image import session
 from workbench.rehearse import rehearse
 
 pytestmark = pytest.mark.appliance
@@ -54,9 +55,14 @@ def with_bootloader(bootable):
     return debian_boot.with_bootloader(CACHE)
 
 
-def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader):
+def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader, monkeypatch):
+    launches = []
+    real_launch = session.launch
+    monkeypatch.setattr(session, "launch", lambda *a, **k: launches.append(1) or real_launch(*a, **k))
     lines: list[str] = []
     result = rehearse(str(with_bootloader), CLASSIC, console=lines.append)
+    # one appliance installs the parser and, after the boot on the same NBD-served disk, reads the result back
+    assert len(launches) == 1
     assert result.boot == "bootloader" and "/boot/extlinux.conf" in result.notes[-1]
     # the kernel got the command line of the image's extlinux.conf, not the workbench's direct-boot one
     cmdline = next(line for line in lines if "Command line:" in line)

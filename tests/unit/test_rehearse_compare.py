@@ -1,12 +1,17 @@
 """The comparison of a real boot with the simulation, and the choice of boot (pure)."""
 
+import json
+import os
+import socket
+import subprocess
+
 import pytest
 
 from workbench import crypt
 from workbench.image.tree import GuestTree
 from workbench.image.preflight import preflight
-from workbench.rehearse import (RehearsalError, _grub_cmdline, bios_boot_code, choose_boot, compare, nic_args,
-                                tree_changes)
+from workbench.rehearse import (RehearsalError, _grub_cmdline, _nbd_export, bios_boot_code, choose_boot, compare,
+                                nic_args, tree_changes)
 from workbench.simulate import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
@@ -93,3 +98,20 @@ def test_nic_arguments_take_only_unicast_macs_from_the_os_conf():
     assert hostile[-1] == "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:38" and len(hostile) == 4
     assert nic_args({"eth0_mac_addr": "01:00:5e:00:00:01"})[-1].endswith("mac=52:54:00:12:34:38")  # multicast
     assert len(nic_args({})) == 4  # eth0 only when the os.conf has no eth1
+
+
+def test_the_overlay_is_served_to_two_machines_at_once(tmp_path):
+    overlay = tmp_path / "overlay.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(overlay), "6G"], check=True)
+    with _nbd_export(str(tmp_path), str(overlay)) as sock:
+        with socket.socket(socket.AF_UNIX) as first:  # the appliance, holding its connection while the guest boots
+            first.connect(sock)
+            info = subprocess.run(["qemu-img", "info", "--output=json", f"nbd+unix:///?socket={sock}"],
+                                  capture_output=True, text=True, timeout=60)
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["virtual-size"] == 6 << 30  # the qcow2's guest view, not the file
+    assert not os.path.exists(sock)  # the server is gone with the rehearsal
+    (tmp_path / "broken.qcow2").write_bytes(b"QFI\xfb" + b"\0" * 60)
+    with pytest.raises(RehearsalError, match="could not be served"):
+        with _nbd_export(str(tmp_path), str(tmp_path / "broken.qcow2")):
+            pass

@@ -159,9 +159,12 @@ class GuestSession:
     """A launched, read-only view of one image. Use from one thread at a time."""
 
     def __init__(self, facts: ImageFacts, progress: Callable[[Progress], None] | None = None,
-                 notify: Notify | None = None, writable_path: str | None = None) -> None:
+                 notify: Notify | None = None, writable_path: str | None = None,
+                 nbd_socket: str | None = None) -> None:
         """writable_path: open that file (a copy of the image, or the image for an in-place write)
-        read-write and mount the guest read-write; only inject does this."""
+        read-write and mount the guest read-write; only inject and the rehearsal do this.
+        nbd_socket: reach writable_path through the NBD server on that Unix socket instead of opening
+        the file, so that another virtual machine can use the same disk while this one is idle."""
         self.facts = facts
         self._progress = progress or (lambda p: None)
         self._notify = notify
@@ -169,6 +172,7 @@ class GuestSession:
         self.accel = "tcg"
         self.volumes: list[Volume] = []
         self.writable_path = writable_path
+        self.nbd_socket = nbd_socket
 
     def __enter__(self) -> "GuestSession":
         return self
@@ -190,7 +194,10 @@ class GuestSession:
         self._progress(Progress("Starting the appliance", 0.0, f"expected ~{expected_launch_seconds():.0f} s"))
 
         def add(g):
-            if self.writable_path:
+            if self.nbd_socket:
+                g.add_drive_opts("", format="raw", protocol="nbd", server=[f"unix:{self.nbd_socket}"],
+                                 readonly=False)
+            elif self.writable_path:
                 g.add_drive_opts(self.writable_path, format=self.facts.format, readonly=False)
             else:
                 g.add_drive_opts(self.facts.path, format=self.facts.format, readonly=True)
@@ -279,10 +286,13 @@ class GuestSession:
 
     def remount_readonly(self, mounts: list[Mount]) -> None:
         """Unmount everything, flush to the image, drop the guest's caches, and mount the same again read-only,
-        so that what is read next comes from the disk as written."""
+        so that what is read next comes from the disk as written (by this appliance, or by another machine
+        that used the disk meanwhile)."""
         g = self.g
         g.umount_all()
         g.sync()
+        for device in dict.fromkeys([*(m.device for m in mounts), *g.list_devices()]):
+            self._try(g.blockdev_flushbufs, device)
         g.drop_caches(3)
         for m in mounts:
             err = self._mount_ro(m.device, m.mountpoint, m.fs, readonly=True)
