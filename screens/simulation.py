@@ -37,6 +37,7 @@ class SimulationScreen(Screen):
         Binding("ctrl+l", "load_script", "Load script", tooltip="Simulate a parser script of your own"),
         Binding("ctrl+r", "app.simulate_now", "Rerun", tooltip="Run the simulation again"),
         Binding("ctrl+b", "app.rehearse", "Rehearse", tooltip="Boot a throwaway copy for real and compare (minutes)"),
+        Binding("ctrl+x", "app.stop_rehearsal", "Stop rehearsal", tooltip="Kill the boot, remove the throwaway copy"),
         Binding("v", "toggle_view", "Simulated/booted", tooltip="Show the simulated or the rehearsed changes"),
     ]
     show_rehearsal = False
@@ -112,6 +113,8 @@ class SimulationScreen(Screen):
                              else "v shows the booted changes"))
         elif getattr(app, "rehearsal_error", None):
             status.append(f"\nrehearsal failed: {printable(app.rehearsal_error, 200)}", style="red")
+        elif getattr(app, "rehearsal_stopped", False):
+            status.append("\nrehearsal: stopped · ctrl+b starts another")
         self.query_one("#sim-status", Static).update(status)
         self.refresh_bindings()
         self._fill(cs)
@@ -148,7 +151,10 @@ class SimulationScreen(Screen):
         """During a rehearsal the log pane follows the guest's console; after it, the comparison."""
         app = self.app
         reh = getattr(app, "rehearsal", None)
-        box = self.query_one("#sim-log", Static)
+        boxes = self.query("#sim-log").results(Static)
+        box = next(boxes, None)
+        if box is None:  # the app is quitting while the guest still prints
+            return
         if getattr(app, "rehearsal_phase", None) or reh is None:
             box.border_title = "Console (rehearsal boot)"
             box.update(Text("\n".join(printable(ln, 200) for ln in app.console_lines[-30:]), style="dim"))

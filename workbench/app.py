@@ -12,7 +12,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.error import ErrorModal
 from screens.help import HelpScreen
@@ -158,6 +158,7 @@ class WorkbenchApp(App[int]):
         self.rehearsal = None
         self.rehearsal_phase: str | None = None
         self.rehearsal_error: str | None = None
+        self.rehearsal_stopped = False
         self.console_lines: list[str] = []
 
     @property
@@ -427,6 +428,7 @@ class WorkbenchApp(App[int]):
         self.rehearsal = self.rehearsal_error = None
         self.console_lines = []
         self.rehearsal_phase = "starting"
+        self.rehearsal_stopped = False
         self._refresh_screens()
         script = self.custom_script
         self.run_rehearsal(conf.render(), None if script is not None else self.parser_choice().flavor, script)
@@ -435,11 +437,20 @@ class WorkbenchApp(App[int]):
     def run_rehearsal(self, text: str, flavor: str | None, script: str | None) -> None:
         from workbench.rehearse import rehearse
 
+        # cancelled by ctrl+x, and by Textual when the app quits: the guest is killed then, not left running
         result = rehearse(self.path, text, flavor, script,
                           progress=lambda p: self.post_message(RehearsalProgress(p.phase)),
                           console=lambda line: self.post_message(ConsoleLine(line)),
-                          notify=lambda t: self.post_message(Notice(t)))
+                          notify=lambda t: self.post_message(Notice(t)),
+                          cancel=get_current_worker().cancelled_event)
         self.post_message(RehearsalDone(result))
+
+    def action_stop_rehearsal(self) -> None:
+        if self._busy("rehearse"):
+            self.rehearsal_phase = "stopping"
+            self.rehearsal_stopped = True
+            self.workers.cancel_group(self, "rehearse")
+            self._refresh_screens()
 
     def on_rehearsal_progress(self, message: RehearsalProgress) -> None:
         self.rehearsal_phase = message.phase
@@ -482,6 +493,12 @@ class WorkbenchApp(App[int]):
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors arrive: a modal with one sentence."""
+        if event.state == WorkerState.CANCELLED and event.worker.group == "rehearse" and self.rehearsal_stopped:
+            # the worker's thread kills the guest and removes the overlay as soon as it sees the cancel
+            self.rehearsal_phase = None
+            self._refresh_screens()
+            self.notify("Rehearsal stopped; the guest is killed and the throwaway copy removed")
+            return
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
@@ -546,6 +563,8 @@ class WorkbenchApp(App[int]):
             return True if self._busy("checks") else None
         if action == "rehearse":
             return None if self._busy("rehearse") or self.review is None or self.review.guest is None else True
+        if action == "stop_rehearsal":
+            return self._busy("rehearse") and self.rehearsal_phase != "stopping"  # shown only while one runs
         if action == "write_image":
             inject_step = self.journey()[4]
             ready = inject_step.state != "blocked" and not self._busy("inject")
@@ -577,6 +596,9 @@ class WorkbenchApp(App[int]):
         if self.review is not None and self.review.guest is not None:
             yield SystemCommand("Write the image", "Write the parser and the chosen fixes (asks first)",
                                 self.action_write_image)
+        if self._busy("rehearse"):
+            yield SystemCommand("Stop the rehearsal", "Kill the boot and remove the throwaway copy",
+                                self.action_stop_rehearsal)
         if self._busy("checks"):
             yield SystemCommand("Cancel the password scan", "Stop trying default passwords", self.action_cancel_scan)
         if isinstance(screen, SecurityScreen):

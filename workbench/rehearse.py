@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -57,6 +58,8 @@ BOOT_MODES = ("auto", "bootloader", "kernel")
 BOOT_CONFIGS = ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/boot/extlinux/extlinux.conf", "/boot/extlinux.conf",
                 "/boot/syslinux/syslinux.cfg", "/boot/syslinux.cfg", "/extlinux.conf")
 SERIAL_CONSOLE = re.compile(r"(^|\s)console=ttyS0(\s|,|$)")
+STOPPED = "the rehearsal was stopped before it finished; nothing of it was kept"
+MAX_BOOT_FILE = 512 << 20  # a kernel or initramfs read out of the image for a direct boot
 SYSRQ = ("s", "u", "o")  # sync, remount read-only, power off: no write is lost if the guest ignores ACPI
 
 
@@ -230,6 +233,11 @@ def choose_boot(mode: str, has_code: bool, serial_config: str | None) -> tuple[s
 def direct_boot(g, tmp: str, root_device: str, extra: str = "") -> tuple[str, list[str]]:
     """Take the newest kernel and initramfs out of the mounted guest into tmp: (kernel, qemu arguments)."""
     kernel, initrd = _newest_kernel(g)
+    for path in (kernel, initrd):
+        size = g.filesize(path)
+        if size > MAX_BOOT_FILE:
+            raise RehearsalError(f"{path} is {size >> 20} MiB, more than a kernel or initramfs can be "
+                                 f"({MAX_BOOT_FILE >> 20} MiB); it was not read")
     g.download(kernel, os.path.join(tmp, "vmlinuz"))
     g.download(initrd, os.path.join(tmp, "initrd"))
     cmdline = " ".join(filter(None, [f"root=UUID={g.vfs_uuid(root_device)}", "ro", extra, "console=ttyS0,115200",
@@ -270,8 +278,10 @@ def _sysrq(key: str) -> dict:
 
 def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: str | None = None,
              timeout: float = 600, boot: str = "auto", progress: Callable[[Progress], None] | None = None,
-             console: Callable[[str], None] | None = None, notify: Callable[[str], None] | None = None
-             ) -> RehearsalResult:
+             console: Callable[[str], None] | None = None, notify: Callable[[str], None] | None = None,
+             cancel: threading.Event | None = None) -> RehearsalResult:
+    """cancel: set it to stop the rehearsal (the guest is killed, everything made for it removed); it is looked at
+    between steps and while the guest boots, not during the appliance's launch."""
     progress = progress or (lambda p: None)
     console = console or (lambda line: None)
     facts = preflight(image)
@@ -300,6 +310,7 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                                                                nbd_socket=sock) as s:
             # 1. install the parser and the os.conf in the overlay; read the state before the boot
             report = s.open(pull="system")
+            _stop_if(cancel)
             if report.os is None:
                 raise RehearsalError("no Linux root file system was found in the image")
             plan = build_plan(ov, report, flavor, script, [], osconf_text)
@@ -332,9 +343,10 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                            plan.first_label)
             # 3. the boot, on the same disk; the appliance has nothing mounted meanwhile
             progress(Progress("Booting the image", None))
+            _stop_if(cancel)
             console_lines, finished, hostname, boot_seconds = _boot(
                 tmp, f"file=nbd+unix:///?socket={sock},format=raw,cache=unsafe", s.accel, direct, values, timeout,
-                console)
+                console, cancel=cancel)
             # 4. read back what the guest left on the disk, past the appliance's caches
             progress(Progress("Reading back what the boot changed", None))
             s.remount_readonly(report.mounts)
@@ -386,6 +398,11 @@ def _nbd_export(tmp: str, overlay: str):
             pass
 
 
+def _stop_if(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise RehearsalError(STOPPED)
+
+
 def _running(pid: int) -> bool:
     """Whether PID is alive (a zombie waiting for init to reap it is not)."""
     try:
@@ -396,7 +413,8 @@ def _running(pid: int) -> bool:
 
 
 def _boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, timeout: float,
-          console: Callable[[str], None], until_login: bool = False) -> tuple[list[str], bool, str | None, float]:
+          console: Callable[[str], None], until_login: bool = False, cancel: threading.Event | None = None
+          ) -> tuple[list[str], bool, str | None, float]:
     """Boot DRIVE (a qemu -drive value, without the interface) by its bootloader, or with the direct-boot arguments
     given, until the parser is done, then shut it down. until_login: done at the login prompt instead (a bare boot,
     for the benchmark)."""
@@ -415,6 +433,7 @@ def _boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, tim
             now = time.monotonic()
             if proc.poll() is not None:
                 break
+            _stop_if(cancel)  # the finally below kills the guest
             if now - started > timeout:
                 lines.append(f"(workbench: no poweroff within {timeout:.0f} s; the VM was stopped)")
                 break

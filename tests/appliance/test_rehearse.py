@@ -2,9 +2,13 @@
 (no bootloader: direct kernel boot) and a classic one (booting by its own extlinux); the real changes must match
 the simulation and the guest must come up with the host name."""
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -113,3 +117,60 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
         assert {row[1] for row in table_rows(screen, "#sim-changes")} == simulated
         assert screen.query_one("#sim-log").border_title == "Parser log"
         assert "v shows the booted changes" in static_text(screen, "#sim-status")
+
+
+def _ours(directory) -> list[str]:
+    """The programs whose command line names DIRECTORY (the rehearsal's qemu, qemu-nbd, and the appliance)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if str(directory).encode() in cmd:
+            found.append(os.path.basename(cmd.split(b"\0")[0].decode()))
+    return found
+
+
+async def _while_booting(pilot, test, what: str, seconds: float = 600) -> None:
+    """Pause until test() holds; not settle(), which would wait for the rehearsal's worker to end."""
+    for _ in range(int(seconds / 0.2)):
+        await pilot.pause(0.2)
+        if test():
+            return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable, tmp_path, monkeypatch):
+    """ctrl+x during the boot, and quitting the app during the next one: the guest, the NBD server and the appliance
+    are gone soon after, and so is the throwaway overlay."""
+    from screens.simulation import SimulationScreen
+    from tests.tui.helpers import static_text, until
+    from workbench.app import make_app
+    from workbench.image.preflight import preflight
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the rehearsal's directory, to find its processes
+    app = make_app(str(bootable), preflight(str(bootable)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.changeset is not None, "the simulation")
+        await pilot.press("4")
+        screen = app.screen
+        assert isinstance(screen, SimulationScreen) and not app.check_action("stop_rehearsal", ())
+        await pilot.press("ctrl+b")
+        await _while_booting(pilot, lambda: app.console_lines, "the guest's console")
+        assert {"qemu-system-x86_64", "qemu-nbd"} <= set(_ours(tmp_path)) and app.check_action("stop_rehearsal", ())
+        await pilot.press("ctrl+x")
+        await _while_booting(pilot, lambda: not _ours(tmp_path) and not list(tmp_path.glob("wb-rehearse-*")),
+                             "the rehearsal's processes and files to go", seconds=20)
+        await pilot.pause()
+        assert "rehearsal: stopped" in static_text(screen, "#sim-status") and app.rehearsal is None
+        assert app.screen is screen  # a notice, not an error modal
+
+        await pilot.press("ctrl+b")
+        await _while_booting(pilot, lambda: app.console_lines, "the second boot's console")
+        assert "qemu-system-x86_64" in _ours(tmp_path)
+    deadline = time.monotonic() + 20  # the app has quit; its worker sees the cancel within a second
+    while (_ours(tmp_path) or list(tmp_path.glob("wb-rehearse-*"))) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert _ours(tmp_path) == [] and list(tmp_path.glob("wb-rehearse-*")) == []

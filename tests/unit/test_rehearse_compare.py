@@ -1,4 +1,5 @@
-"""The comparison of a real boot with the simulation, and the choice of boot (pure)."""
+"""The comparison of a real boot with the simulation, the choice of boot, the direct boot's bounds (pure), and the
+overlay's NBD server."""
 
 import json
 import os
@@ -11,7 +12,7 @@ from workbench import crypt
 from workbench.image.tree import GuestTree
 from workbench.image.preflight import preflight
 from workbench.rehearse import (RehearsalError, _grub_cmdline, _nbd_export, bios_boot_code, choose_boot, compare,
-                                nic_args, tree_changes)
+                                direct_boot, nic_args, tree_changes)
 from workbench.simulate import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
@@ -115,3 +116,37 @@ def test_the_overlay_is_served_to_two_machines_at_once(tmp_path):
     with pytest.raises(RehearsalError, match="could not be served"):
         with _nbd_export(str(tmp_path), str(tmp_path / "broken.qcow2")):
             pass
+
+
+class _Boot:
+    """The few guestfs calls a direct boot makes, over an in-memory /boot."""
+
+    def __init__(self, sizes: dict[str, int]):
+        self.sizes, self.downloaded = sizes, []
+
+    def glob_expand(self, pattern):
+        return [p for p in self.sizes if p.startswith("/boot/vmlinuz-")]
+
+    def is_file(self, path):
+        return path in self.sizes
+
+    def filesize(self, path):
+        return self.sizes[path]
+
+    def download(self, path, dest):
+        self.downloaded.append(path)
+
+    def vfs_uuid(self, device):
+        return "0f0e"
+
+
+def test_direct_boot_takes_the_newest_kernel_and_bounds_what_it_reads(tmp_path):
+    g = _Boot({"/boot/vmlinuz-6.1.0-9-amd64": 8 << 20, "/boot/initrd.img-6.1.0-9-amd64": 30 << 20,
+               "/boot/vmlinuz-6.1.0-10-amd64": 8 << 20, "/boot/initrd.img-6.1.0-10-amd64": 30 << 20})
+    kernel, args = direct_boot(g, str(tmp_path), "/dev/sda2", "quiet")
+    assert kernel == "/boot/vmlinuz-6.1.0-10-amd64" and g.downloaded == [kernel, "/boot/initrd.img-6.1.0-10-amd64"]
+    assert args[-1].startswith("root=UUID=0f0e ro quiet console=ttyS0,115200")
+    huge = _Boot({"/boot/vmlinuz-6.1.0-10-amd64": 8 << 20, "/boot/initrd.img-6.1.0-10-amd64": 40 << 30})
+    with pytest.raises(RehearsalError, match="initrd.img-6.1.0-10-amd64 is 40960 MiB.*it was not read"):
+        direct_boot(huge, str(tmp_path), "/dev/sda2")
+    assert huge.downloaded == []
