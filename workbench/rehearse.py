@@ -59,6 +59,9 @@ BOOT_CONFIGS = ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/boot/extlinux/e
                 "/boot/syslinux/syslinux.cfg", "/boot/syslinux.cfg", "/extlinux.conf")
 SERIAL_CONSOLE = re.compile(r"(^|\s)console=ttyS0(\s|,|$)")
 STOPPED = "the rehearsal was stopped before it finished; nothing of it was kept"
+# the guest boots on the host's cores (the appliance waits meanwhile): under TCG 2 vCPUs boot a Debian 12 in ~37 s
+# where 1 takes ~45 s
+VCPUS = max(1, min(len(os.sched_getaffinity(0)), 4))
 MAX_BOOT_FILE = 512 << 20  # a kernel or initramfs read out of the image for a direct boot
 SYSRQ = ("s", "u", "o")  # sync, remount read-only, power off: no write is lost if the guest ignores ACPI
 
@@ -413,16 +416,16 @@ def _running(pid: int) -> bool:
 
 
 def _boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, timeout: float,
-          console: Callable[[str], None], until_login: bool = False, cancel: threading.Event | None = None
-          ) -> tuple[list[str], bool, str | None, float]:
+          console: Callable[[str], None], until_login: bool = False, cancel: threading.Event | None = None,
+          vcpus: int | None = None) -> tuple[list[str], bool, str | None, float]:
     """Boot DRIVE (a qemu -drive value, without the interface) by its bootloader, or with the direct-boot arguments
     given, until the parser is done, then shut it down. until_login: done at the login prompt instead (a bare boot,
     for the benchmark)."""
     qmp = os.path.join(tmp, "qmp.sock")
     nics = nic_args(values)
     cmd = ["qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}", "-m", "1024",
-           "-smp", "1", "-cpu", "max", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
-           *direct, "-drive", f"{drive},if=virtio", "-qmp", f"unix:{qmp},server=on,wait=off", *nics]
+           "-smp", str(vcpus or VCPUS), "-cpu", "max", "-display", "none", "-monitor", "none", "-serial", "stdio",
+           "-no-reboot", *direct, "-drive", f"{drive},if=virtio", "-qmp", f"unix:{qmp},server=on,wait=off", *nics]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: list[str] = []
