@@ -497,7 +497,7 @@ class WorkbenchApp(App[int]):
             # the worker's thread kills the guest and removes the overlay as soon as it sees the cancel
             self.rehearsal_phase = None
             self._refresh_screens()
-            self.notify("Rehearsal stopped; the guest is killed and the throwaway copy removed")
+            self.notify("Rehearsal stopped: the guest is being killed and the throwaway copy removed")
             return
         if event.state != WorkerState.ERROR:
             return
