@@ -203,13 +203,16 @@ class WorkbenchApp(App[int]):
         self.post_message(ChecksDone(results, fixes))
 
     # -- results -------------------------------------------------------------------
+    def _mounted_screens(self) -> list[Screen]:
+        """The screens to redraw; none once the app is closing (a worker's late message may still arrive then)."""
+        return [self.get_screen(name) for name in SCREENS
+                if self.is_screen_installed(name) and self.get_screen(name).is_mounted]
+
     def _refresh_screens(self) -> None:
-        for name in SCREENS:
-            screen = self.get_screen(name)
-            if screen.is_mounted:
-                screen.update_view()
-                for bar in screen.query(JourneyBar):
-                    bar.refresh()
+        for screen in self._mounted_screens():
+            screen.update_view()
+            for bar in screen.query(JourneyBar):
+                bar.refresh()
 
     def journey(self):
         """The six steps with their states, from the current results."""
@@ -310,11 +313,9 @@ class WorkbenchApp(App[int]):
     def choose_fixes(self, chosen: set[str]) -> None:
         """The fixes the inject step will apply (chosen on the security screen)."""
         self.chosen_fixes = set(chosen)
-        for name in SCREENS:
-            screen = self.get_screen(name)
-            if screen.is_mounted:
-                for bar in screen.query(JourneyBar):
-                    bar.refresh()
+        for screen in self._mounted_screens():
+            for bar in screen.query(JourneyBar):
+                bar.refresh()
 
     # -- os.conf and the simulation --------------------------------------------------------------
     def parser_choice(self) -> ParserChoice:
@@ -458,9 +459,8 @@ class WorkbenchApp(App[int]):
 
     def on_console_line(self, message: ConsoleLine) -> None:
         self.console_lines = (self.console_lines + [message.line])[-200:]
-        screen = self.get_screen("simulation")
-        if screen.is_mounted and screen is self.screen:
-            screen.show_console()
+        if self.is_screen_installed("simulation") and self.screen is self.get_screen("simulation"):
+            self.screen.show_console()
 
     def on_rehearsal_done(self, message: RehearsalDone) -> None:
         self.rehearsal = message.result

@@ -147,7 +147,7 @@ async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable,
     are gone soon after, and so is the throwaway overlay."""
     from screens.simulation import SimulationScreen
     from tests.tui.helpers import static_text, until
-    from workbench.app import make_app
+    from workbench.app import ConsoleLine, RehearsalProgress, make_app
     from workbench.image.preflight import preflight
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the rehearsal's directory, to find its processes
@@ -174,3 +174,6 @@ async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable,
     while (_ours(tmp_path) or list(tmp_path.glob("wb-rehearse-*"))) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
     assert _ours(tmp_path) == [] and list(tmp_path.glob("wb-rehearse-*")) == []
+    # a console line or progress the worker posted just before the cancel may arrive after the screens are gone
+    app.on_console_line(ConsoleLine("late"))
+    app.on_rehearsal_progress(RehearsalProgress("late"))
