@@ -13,8 +13,6 @@ the rehearsal gives its guest. Goal: rehearsal <= 1.2x the plain-qemu bare boot.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,32 +21,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench.image.preflight import preflight  # noqa: E402
+from workbench.image.preflight import ImageFacts, preflight  # noqa: E402
 from workbench.image.session import GuestSession  # noqa: E402
-from workbench.rehearse import (VCPUS, _boot, bios_boot_code, choose_boot, direct_boot, rehearse,  # noqa: E402
-                                serial_boot_config)
+from workbench.rehearse import (VCPUS, _boot, bios_boot_code, choose_boot, direct_boot, make_overlay,  # noqa: E402
+                                rehearse, serial_boot_config)
 
 VPC = ('hostname=iZ23r29djmjZ\npassword=cXdlcjEyMzQK\neth0_ip_addr=10.171.254.123\neth0_mac_addr=00:8c:fa:5e:14:23\n'
        'eth0_netmask=255.255.255.0\neth0_gateway=10.171.254.1\neth0_route="0.0.0.0/0 10.171.254.1"\n'
        'dns_nameserver="7.7.7.7 8.8.8.8"\n')
 
 
-def bare_boot(image: str, vcpus: int) -> tuple[float, str, str]:
-    """Boot an overlay of IMAGE the way the rehearsal would (same choice of boot), to the login prompt, off."""
+def prepare(image: str, tmp: str) -> tuple[ImageFacts, str, str, list[str]]:
+    """Not timed: decide the boot as the rehearsal would and take the kernel out: (facts, accel, mode, direct)."""
     facts = preflight(image)
+    with GuestSession(facts) as s:
+        report = s.open(pull="none")
+        mode, _ = choose_boot("auto", bios_boot_code(facts), serial_boot_config(s.g))
+        direct = direct_boot(s.g, tmp, report.root_device)[1] if mode == "kernel" else []
+        return facts, s.accel, mode, direct
+
+
+def bare_boot(facts: ImageFacts, accel: str, direct: list[str], vcpus: int) -> float:
+    """Boot a fresh overlay of the image the way the rehearsal would, to the login prompt, off: seconds."""
     with tempfile.TemporaryDirectory(prefix="wb-bare-") as tmp:
-        with GuestSession(facts) as s:  # not timed: only to decide the boot and take the kernel out
-            report = s.open(pull="none")
-            mode, _ = choose_boot("auto", bios_boot_code(facts), serial_boot_config(s.g))
-            direct = direct_boot(s.g, tmp, report.root_device)[1] if mode == "kernel" else []
-            accel = s.accel
         t = time.monotonic()
-        overlay = os.path.join(tmp, "overlay.qcow2")
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", facts.format, "-b", os.path.abspath(image),
-                        overlay], check=True)
+        overlay = make_overlay(facts, tmp)
         _boot(tmp, f"file={overlay},format=qcow2", accel, direct, {"eth0_mac_addr": "00:8c:fa:5e:14:23"}, 900,
               lambda line: None, until_login=True, vcpus=vcpus)
-        return time.monotonic() - t, accel, mode
+        return time.monotonic() - t
 
 
 def main() -> None:
@@ -57,8 +57,10 @@ def main() -> None:
     ap.add_argument("--os-conf", metavar="FILE")
     args = ap.parse_args()
     conf = Path(args.os_conf).read_text() if args.os_conf else VPC
-    plain, accel, mode = bare_boot(args.image, 1)  # plain qemu's default: one vCPU
-    same = bare_boot(args.image, VCPUS)[0] if VCPUS > 1 else plain
+    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:  # the kernel for a direct boot, taken out once
+        facts, accel, mode, direct = prepare(args.image, tmp)
+        plain = bare_boot(facts, accel, direct, 1)  # plain qemu's default: one vCPU
+        same = bare_boot(facts, accel, direct, VCPUS) if VCPUS > 1 else plain
     t = time.monotonic()
     stages: list[tuple[str, float]] = []  # (stage, when it began, from the start)
 

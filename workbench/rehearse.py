@@ -300,11 +300,7 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
     if boot == "bootloader" and not has_code:
         choose_boot(boot, has_code, None)  # refused before anything is launched or written
     with tempfile.TemporaryDirectory(prefix="wb-rehearse-") as tmp:
-        overlay = os.path.join(tmp, "overlay.qcow2")
-        made = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", facts.format, "-b",
-                               os.path.abspath(image), overlay], capture_output=True, text=True)
-        if made.returncode != 0:
-            raise RehearsalError(f"the overlay could not be created: {made.stderr.strip()}")
+        overlay = make_overlay(facts, tmp)
         ov = ImageFacts(**{**facts.__dict__, "path": overlay, "format": "qcow2", "backing_chain": [image]})
         # One appliance for the whole rehearsal: it reaches the overlay through an NBD server, which the
         # booted guest shares while the appliance waits, so the read-back needs no second launch.
@@ -371,6 +367,16 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
         mismatches = compare(real_changes, sim.changes, password)
         return RehearsalResult(real, sim, mismatches, removed, finished, parser_log, console_lines[-40:], hostname,
                                accel, boot_seconds, notes, mode)
+
+
+def make_overlay(facts: ImageFacts, tmp: str) -> str:
+    """A qcow2 overlay of the image in tmp (the image is only its read-only backing file); its path."""
+    overlay = os.path.join(tmp, "overlay.qcow2")
+    made = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", facts.format, "-b",
+                           os.path.abspath(facts.path), overlay], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RehearsalError(f"the overlay could not be created: {made.stderr.strip()}")
+    return overlay
 
 
 @contextlib.contextmanager
