@@ -23,8 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from workbench.image.preflight import ImageFacts, preflight  # noqa: E402
 from workbench.image.session import GuestSession  # noqa: E402
-from workbench.rehearse import (VCPUS, _boot, bios_boot_code, choose_boot, direct_boot, make_overlay,  # noqa: E402
-                                rehearse, serial_boot_config)
+from workbench.rehearse import rehearse  # noqa: E402
+from workbench.rehearse.boot import bios_boot_code, choose_boot, direct_boot, serial_boot_config  # noqa: E402
+from workbench.rehearse.vm import VCPUS, make_overlay  # noqa: E402
+from workbench.rehearse.vm import boot as vm_boot  # noqa: E402
 
 VPC = ('hostname=iZ23r29djmjZ\npassword=cXdlcjEyMzQK\neth0_ip_addr=10.171.254.123\neth0_mac_addr=00:8c:fa:5e:14:23\n'
        'eth0_netmask=255.255.255.0\neth0_gateway=10.171.254.1\neth0_route="0.0.0.0/0 10.171.254.1"\n'
@@ -36,8 +38,8 @@ def prepare(image: str, tmp: str) -> tuple[ImageFacts, str, str, list[str]]:
     facts = preflight(image)
     with GuestSession(facts) as s:
         report = s.open(pull="none")
-        mode, _ = choose_boot("auto", bios_boot_code(facts), serial_boot_config(s.g))
-        direct = direct_boot(s.g, tmp, report.root_device)[1] if mode == "kernel" else []
+        mode, _ = choose_boot("auto", bios_boot_code(facts), serial_boot_config(s))
+        direct = direct_boot(s, tmp, report.root_device)[1] if mode == "kernel" else []
         return facts, s.accel, mode, direct
 
 
@@ -46,7 +48,7 @@ def bare_boot(facts: ImageFacts, accel: str, direct: list[str], vcpus: int) -> f
     with tempfile.TemporaryDirectory(prefix="wb-bare-") as tmp:
         t = time.monotonic()
         overlay = make_overlay(facts, tmp)
-        _boot(tmp, f"file={overlay},format=qcow2", accel, direct, {"eth0_mac_addr": "00:8c:fa:5e:14:23"}, 900,
+        vm_boot(tmp, f"file={overlay},format=qcow2", accel, direct, {"eth0_mac_addr": "00:8c:fa:5e:14:23"}, 900,
               lambda line: None, until_login=True, vcpus=vcpus)
         return time.monotonic() - t
 

@@ -8,53 +8,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from screens.journey import JourneyBar
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+from textual.screen import Screen
+from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
-from screens.simulation import diff_text
-from workbench.report import ACTION_STYLE
+from screens.widgets.diff_view import diff_text
+from screens.widgets.journey import JourneyBar
+from screens.widgets.result_table import ResultTable
+from workbench.report.style import ACTION_STYLE
 from workbench.units import printable
 
 
 def default_output(path: str) -> str:
     stem, ext = os.path.splitext(path)
     return f"{stem}-ecs{ext or '.qcow2'}"
-
-
-class TypedConfirmModal(ModalScreen[bool]):
-    """For writing into the source image: the operator types its file name to go ahead."""
-
-    CSS_PATH = "modals.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Do nothing")]
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__()
-        self.expected = name
-        self.message = message
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Write into the source image?", style="bold red"))
-            yield Static(Text(printable(self.message, 2000)), classes="message")
-            yield Label(f"Type {printable(self.expected, 80)} to confirm:")
-            yield Input(id="typed")
-            with Horizontal(classes="buttons"):
-                yield Button("Write in place", variant="error", id="yes", disabled=True)
-                yield Button("Cancel", id="no")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.query_one("#yes", Button).disabled = event.value != self.expected
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.value == self.expected:
-            self.dismiss(True)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
 
 
 class InjectScreen(Screen):
@@ -76,7 +42,7 @@ class InjectScreen(Screen):
                                id="inj-osconf")
             yield Static(id="inj-summary")
         with Horizontal(id="inj-body"):
-            yield DataTable(id="inj-writes", cursor_type="row")
+            yield ResultTable(id="inj-writes", cursor_type="row")
             with VerticalScroll(id="inj-diff-box"):
                 yield Static(id="inj-diff")
         with Horizontal(id="inj-progress-row"):
@@ -119,13 +85,13 @@ class InjectScreen(Screen):
     def update_view(self) -> None:
         if not self.is_mounted:
             return
-        app = self.app
+        app = self.app.state
         plan, why = app.injection_plan(self.with_osconf)
         summary = Text()
         if plan is None:
             summary.append(printable(why or "waiting for the appliance…", 300), style="yellow")
         else:
-            step = app.journey()[4]
+            step = app.step("inject")
             if step.state == "blocked":
                 summary.append(f"Writing is disabled: {printable(step.reason, 200)}\n", style="bold yellow")
             summary.append(f"parser {plan.flavor} · init {plan.init}\n", style="bold")
@@ -133,17 +99,14 @@ class InjectScreen(Screen):
             for note in plan.notes:
                 summary.append(f"\n{printable(note, 200)}", style="dim")
         self.query_one("#inj-summary", Static).update(summary)
-        table = self.query_one("#inj-writes", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        self._changes = {}
-        for i, (w, ch) in enumerate(zip(plan.writes, plan.changes()) if plan else []):
-            self._changes[str(i)] = ch
-            table.add_row(Text(w.action, style=ACTION_STYLE.get(w.action, "")), printable(ch.path, 100),
-                          printable(w.reason, 60), key=str(i))
-        if self._changes:
-            table.move_cursor(row=min(keep, len(self._changes) - 1))
-            self._show(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        pairs = list(zip(plan.writes, plan.changes())) if plan else []
+        self._changes = {str(i): ch for i, (_, ch) in enumerate(pairs)}
+        shown = self.query_one("#inj-writes", ResultTable).refill(
+            (str(i), (Text(w.action, style=ACTION_STYLE.get(w.action, "")), Text(printable(ch.path, 100)),
+                      Text(printable(w.reason, 60))))
+            for i, (w, ch) in enumerate(pairs))
+        if shown is not None:
+            self._show(shown)
         self.show_progress(app.inject_phase)
         self.show_result(app.inject_result, app.inject_error)
 

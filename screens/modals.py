@@ -1,4 +1,4 @@
-"""Small modals: ask for a file path, confirm an action. Both return with dismiss()."""
+"""Small modals: ask for a file path, confirm an action, confirm by typing a name. All return with dismiss()."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Label, Static
 
 from workbench.units import printable
 
@@ -67,6 +67,41 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_confirm(self) -> None:
         self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class TypedConfirmModal(ModalScreen[bool]):
+    """For writing into the source image: the operator types its file name to go ahead."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Do nothing")]
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__()
+        self.expected = name
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Write into the source image?", style="bold red"))
+            yield Static(Text(printable(self.message, 2000)), classes="message")
+            yield Label(Text(f"Type {printable(self.expected, 80)} to confirm:"))
+            yield Input(id="typed")
+            with Horizontal(classes="buttons"):
+                yield Button("Write in place", variant="error", id="yes", disabled=True)
+                yield Button("Cancel", id="no")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#yes", Button).disabled = event.value != self.expected
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.expected:
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
 
     def action_cancel(self) -> None:
         self.dismiss(False)

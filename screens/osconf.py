@@ -8,11 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from screens.journey import JourneyBar
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, RadioButton, RadioSet, Static
 
 from screens.modals import ConfirmModal, PathModal
+from screens.widgets.journey import JourneyBar
 from workbench import osconf
 from workbench.simulate import mask
 from workbench.units import printable
@@ -65,7 +65,7 @@ class OsConfScreen(Screen):
         self.query_one("#osconf-preview").border_title = "os.conf preview (password masked)"
         self.query_one("#osconf-form").border_title = "os.conf"
         self._loading = True
-        self._fill(self.app.osconf_values)
+        self._fill(self.app.state.osconf_values)
         self._loading = False
         self._refresh_feedback()
         self.query_one("#in-hostname").focus()

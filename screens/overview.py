@@ -5,26 +5,18 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from screens.journey import JourneyBar
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
 
-from screens.partition_map import PartitionMap
+from screens.widgets.check_detail import CheckDetail, status_text
+from screens.widgets.journey import JourneyBar
+from screens.widgets.partition_map import PartitionMap
+from screens.widgets.result_table import ResultTable
 from workbench.checks import CheckResult
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestReport, Progress
 from workbench.units import human_size, printable
-
-STATUS_CELL = {
-    "pass": ("✔ pass", "green"), "fail": ("✘ FAIL", "bold red"), "warn": ("! warn", "yellow"),
-    "skip": ("– skip", "dim"),
-}
-
-
-def status_text(status: str) -> Text:
-    label, style = STATUS_CELL[status]
-    return Text(label, style=style)
 
 
 class OverviewScreen(Screen):
@@ -46,8 +38,8 @@ class OverviewScreen(Screen):
                 yield Static(id="os-facts", classes="facts")
             yield PartitionMap(id="partition-map")
             yield DataTable(id="partitions", cursor_type="row", zebra_stripes=True)
-            yield DataTable(id="limits", cursor_type="row")
-            yield Static(id="check-detail")
+            yield ResultTable(id="limits", cursor_type="row")
+            yield CheckDetail(id="check-detail")
         with Horizontal(id="progress-row"):
             yield Label("Reading the image…", id="progress-label")
             yield ProgressBar(total=1.0, show_eta=False, id="progress")
@@ -69,14 +61,15 @@ class OverviewScreen(Screen):
 
     def update_view(self) -> None:
         """Everything from the app's current state (facts, guest report, results)."""
-        review = getattr(self.app, "review", None)
+        state = self.app.state
+        review = state.review
         if review is None:
             return
         self.show_facts(review.facts)
         if review.guest is not None:
             self.show_guest(review.guest, review.facts)
-        elif getattr(self.app, "guest_error", None):
-            self.show_guest_failed(self.app.guest_error)
+        elif state.guest_error:
+            self.show_guest_failed(state.guest_error)
         self.show_results(review.results)
 
     # -- updates from the app ------------------------------------------------------
@@ -103,13 +96,14 @@ class OverviewScreen(Screen):
         for p in sorted(facts.partitions, key=lambda p: p.start):
             fs = "BIOS boot" if p.is_bios_boot else (p.filesystem or "none")
             num = Text(f"{p.number}▶" if p is first else str(p.number), style="bold" if p is first else "")
-            table.add_row(num, human_size(p.start), human_size(p.size), printable(p.type_name, 24), fs,
-                          printable(p.fs.label or p.name or "", 20),
-                          printable((report.mountpoint(p.device) if report else None) or "", 24),
+            # labels, names and mountpoints come from the image: plain Text, never markup
+            table.add_row(num, human_size(p.start), human_size(p.size), Text(printable(p.type_name, 24)), fs,
+                          Text(printable(p.fs.label or p.name or "", 20)),
+                          Text(printable((report.mountpoint(p.device) if report else None) or "", 24)),
                           key=str(p.number))
         if facts.whole_disk:
             table.add_row("–", "0", human_size(facts.virtual_size), "whole disk", facts.whole_disk.kind or "none",
-                          printable(facts.whole_disk.label or "", 20), "", key="whole")
+                          Text(printable(facts.whole_disk.label or "", 20)), "", key="whole")
         pmap = self.query_one("#partition-map", PartitionMap)
         pmap.mountpoints = {p.number: report.mountpoint(p.device) for p in facts.partitions} if report else {}
         pmap.refresh()
@@ -130,15 +124,11 @@ class OverviewScreen(Screen):
         self._fill_partitions(facts, report)
 
     def show_results(self, results: list[CheckResult]) -> None:
-        table = self.query_one("#limits", DataTable)
-        keep = table.cursor_row
-        table.clear()
         self._results = {r.id: r for r in results if r.area == "limits"}
-        for r in self._results.values():
-            table.add_row(status_text(r.status), r.id, printable(r.detail, 200), key=r.id)
-        if self._results:
-            table.move_cursor(row=min(keep, len(self._results) - 1))
-            self._show_detail(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        shown = self.query_one("#limits", ResultTable).refill(
+            (r.id, (status_text(r.status), r.id, Text(printable(r.detail, 200)))) for r in self._results.values())
+        if shown is not None:
+            self._show_detail(shown)
 
     def show_progress(self, p: Progress) -> None:
         self.query_one("#progress-label", Label).update(Text(printable(p.phase + (f" ({p.detail})" if p.detail else ""))))
@@ -157,21 +147,7 @@ class OverviewScreen(Screen):
             self._show_detail(event.row_key.value)
 
     def _show_detail(self, check_id: str | None) -> None:
-        r = getattr(self, "_results", {}).get(check_id)
-        box = self.query_one("#check-detail", Static)
-        if r is None:
-            box.update("")
-            return
-        box.border_title = r.title
-        t = Text()
-        t.append_text(status_text(r.status))
-        t.append(f"  {printable(r.detail, 600)}")
-        for ev in r.evidence[:8]:
-            t.append(f"\n  · {printable(ev)}", style="dim")
-        if r.fix:
-            t.append("\nFix: ", style="bold cyan")
-            t.append(printable(r.fix, 600))
-        box.update(t)
+        self.query_one("#check-detail", CheckDetail).show(getattr(self, "_results", {}).get(check_id))
 
     def action_focus_partitions(self) -> None:
         self.query_one("#partitions").focus()

@@ -11,7 +11,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
-from screens.journey import JourneyBar
+from screens.widgets.journey import JourneyBar
+from workbench.report.verdict import verdict
 from workbench.units import printable
 
 
@@ -51,8 +52,7 @@ class ReportScreen(Screen):
     def update_view(self) -> None:
         if not self.is_mounted:
             return
-        app = self.app
-        from workbench.document import verdict
+        app = self.app.state
 
         t = Text()
         if app.review is None:

@@ -6,21 +6,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from screens.journey import JourneyBar
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from screens.overview import status_text
+from screens.widgets.check_detail import CheckDetail, severity_text, status_text
+from screens.widgets.journey import JourneyBar
+from screens.widgets.result_table import ResultTable
 from workbench.checks import AREAS, CheckResult
 from workbench.fixes import Fix
+from workbench.report.style import ACTION_STYLE
 from workbench.units import printable
-
-SEVERITY_STYLE = {"blocker": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
-
-
-def severity_text(sev: str) -> Text:
-    return Text(sev, style=SEVERITY_STYLE.get(sev, ""))
 
 
 class SecurityScreen(Screen):
@@ -36,8 +32,9 @@ class SecurityScreen(Screen):
         yield JourneyBar("security")
         with VerticalScroll(id="sec-body"):
             yield Static(id="sec-summary")
-            yield DataTable(id="sec-checks", cursor_type="row")
-            yield Static(id="sec-detail")
+            yield ResultTable(id="sec-checks", cursor_type="row")
+            yield CheckDetail(id="sec-detail", evidence_limit=30, with_severity=True, with_offers=True,
+                              detail_limit=800, dim_evidence=False)
             yield SelectionList[str](id="sec-fixes")
             yield Static(id="sec-fix-changes")
         with Horizontal(id="scan-row"):
@@ -64,45 +61,44 @@ class SecurityScreen(Screen):
     def update_view(self) -> None:
         if not self.is_mounted:
             return
-        app = self.app
-        review = getattr(app, "review", None)
+        state = self.app.state
+        review = state.review
         results = [r for r in (review.results if review else []) if r.area != "limits"]
-        self._show_summary(results, app)
+        self._show_summary(results, state)
         self._fill_checks(results)
-        self._fill_fixes(getattr(app, "fixes", []), getattr(app, "chosen_fixes", set()))
-        self.show_scan(getattr(app, "scan_progress", None))
+        self._fill_fixes(state.fixes, state.chosen_fixes)
+        self.show_scan(state.scan_progress)
 
-    def _show_summary(self, results: list[CheckResult], app) -> None:
+    def _show_summary(self, results: list[CheckResult], state) -> None:
         t = Text()
         if not results:
             t.append("The security review starts once the appliance has read the guest…", style="dim")
-        counts = {s: sum(r.status == s for r in results) for s in ("fail", "warn", "pass", "skip")}
+        counts = {s: sum(r.status == s for r in results) for s in ("fail", "warn", "pass", "skip", "error")}
         if results:
             t.append(f"{counts['fail']} failed", style="bold red" if counts["fail"] else "green")
             t.append(f" · {counts['warn']} warnings · {counts['pass']} passed · {counts['skip']} skipped")
+            if counts["error"]:
+                t.append(f" · {counts['error']} could not finish", style="bold magenta")
             high = sum(r.status == "fail" and r.severity in ("high", "blocker") for r in results)
             if high:
                 t.append(f"   {high} high-risk", style="bold red")
-        if getattr(app, "guest_error", None):
-            t.append(f"\n{printable(app.guest_error)}", style="red")
+        if state.guest_error:
+            t.append(f"\n{printable(state.guest_error)}", style="red")
         self.query_one("#sec-summary", Static).update(t)
 
     def _fill_checks(self, results: list[CheckResult]) -> None:
-        table = self.query_one("#sec-checks", DataTable)
-        keep = table.cursor_row
-        table.clear()
         self._results = {r.id: r for r in results}
         order = {a: i for i, a in enumerate(AREAS)}
+        rows = []
         area = None
         for r in sorted(results, key=lambda r: order.get(r.area, 99)):
             label = AREAS.get(r.area, r.area) if r.area != area else ""
             area = r.area
-            table.add_row(Text(label, style="bold"), status_text(r.status), severity_text(r.severity), r.id,
-                          printable(r.detail, 160), key=r.id)
-        if results:
-            table.move_cursor(row=min(keep, len(results) - 1))
-            row = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            self._show_detail(row)
+            rows.append((r.id, (Text(label, style="bold"), status_text(r.status), severity_text(r.severity), r.id,
+                                Text(printable(r.detail, 160)))))
+        shown = self.query_one("#sec-checks", ResultTable).refill(rows)
+        if shown is not None:
+            self._show_detail(shown)
 
     def _fill_fixes(self, fixes: list[Fix], chosen: set[str]) -> None:
         sl = self.query_one("#sec-fixes", SelectionList)
@@ -111,8 +107,8 @@ class SecurityScreen(Screen):
         self._fixes = {f.id: f for f in fixes}
         with sl.prevent(SelectionList.SelectedChanged):
             sl.clear_options()
-            sl.add_options([Selection(f"{f.title}  ({f.id}, {len(f.changes)} file"
-                                      f"{'' if len(f.changes) == 1 else 's'})", f.id, f.id in chosen)
+            sl.add_options([Selection(Text(f"{f.title}  ({f.id}, {len(f.changes)} file"
+                                           f"{'' if len(f.changes) == 1 else 's'})"), f.id, f.id in chosen)
                             for f in fixes])
         if not fixes:
             self.query_one("#sec-fix-changes", Static).update(Text("No fixes are offered yet.", style="dim"))
@@ -126,7 +122,7 @@ class SecurityScreen(Screen):
             return
         row.display = True
         self.query_one("#scan-label", Label).update(
-            f"Password scan: {progress.done} of {progress.total} tries, {progress.found} found (c cancels)")
+            Text(f"Password scan: {progress.done} of {progress.total} tries, {progress.found} found (c cancels)"))
         self.query_one("#scan-progress", ProgressBar).update(total=max(1, progress.total), progress=progress.done)
 
     # -- interaction -----------------------------------------------------------------------
@@ -135,27 +131,7 @@ class SecurityScreen(Screen):
             self._show_detail(event.row_key.value)
 
     def _show_detail(self, check_id: str | None) -> None:
-        r = self._results.get(check_id)
-        box = self.query_one("#sec-detail", Static)
-        if r is None:
-            box.update("")
-            return
-        box.border_title = r.title
-        t = Text()
-        t.append_text(status_text(r.status))
-        t.append("  ")
-        t.append_text(severity_text(r.severity))
-        t.append(f"  {printable(r.detail, 800)}")
-        for ev in r.evidence[:30]:
-            t.append(f"\n  · {printable(ev, 400)}", style="dim" if r.status == "pass" else "")
-        if len(r.evidence) > 30:
-            t.append(f"\n  · … and {len(r.evidence) - 30} more", style="dim")
-        if r.fix:
-            t.append("\nFix: ", style="bold cyan")
-            t.append(printable(r.fix, 600))
-        if r.offers:
-            t.append("\nOffered: " + ", ".join(r.offers), style="cyan")
-        box.update(t)
+        self.query_one("#sec-detail", CheckDetail).show(self._results.get(check_id))
 
     def on_selection_list_selection_highlighted(self, event: SelectionList.SelectionHighlighted) -> None:
         self._show_fix(event.selection.value)
@@ -171,8 +147,7 @@ class SecurityScreen(Screen):
         t.append(printable(fix.title), style="bold")
         t.append(f"  for {', '.join(fix.checks)}")
         for ch in fix.changes[:40]:
-            t.append(f"\n  {ch.action:<7} {printable(ch.path, 200)}", style={"delete": "red", "modify": "yellow",
-                                                                              "create": "green"}[ch.action])
+            t.append(f"\n  {ch.action:<7} {printable(ch.path, 200)}", style=ACTION_STYLE[ch.action])
         for note in fix.notes:
             t.append(f"\n  {printable(note)}", style="dim")
         self.query_one("#sec-fix-changes", Static).update(t)

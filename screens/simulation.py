@@ -5,30 +5,21 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from screens.journey import JourneyBar
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
 from screens.modals import PathModal
+from screens.widgets.diff_view import diff_text
+from screens.widgets.journey import JourneyBar
+from screens.widgets.result_table import ResultTable
 from workbench.parsers import FLAVORS
-from workbench.report import ACTION_STYLE, unified_diff
+from workbench.report.style import ACTION_STYLE
+from workbench.simulate import mask
 from workbench.units import printable
 
 AUTO = "auto"
 CUSTOM = "custom"
-
-
-def diff_text(change) -> Text:
-    t = Text()
-    for line in unified_diff(change):
-        line = printable(line.rstrip("\n"), 2000)
-        style = "green" if line.startswith("+") else "red" if line.startswith("-") else \
-            "cyan" if line.startswith("@@") else "dim"
-        t.append(line + "\n", style=style)
-    if not t:
-        t.append("(no text to compare: " + change.kind + ")", style="dim")
-    return t
 
 
 class SimulationScreen(Screen):
@@ -50,7 +41,7 @@ class SimulationScreen(Screen):
                          allow_blank=True, id="sim-flavor")
             yield Static(id="sim-status")
         with Horizontal(id="sim-body"):
-            yield DataTable(id="sim-changes", cursor_type="row")
+            yield ResultTable(id="sim-changes", cursor_type="row")
             with VerticalScroll(id="sim-diff-box"):
                 yield Static(id="sim-diff")
         with Horizontal(id="sim-bottom"):
@@ -76,14 +67,14 @@ class SimulationScreen(Screen):
     def update_view(self) -> None:
         if not self.is_mounted:
             return
-        app = self.app
+        app = self.app.state
         choice = app.parser_choice()
         select = self.query_one("#sim-flavor", Select)
         with select.prevent(Select.Changed):
             if app.custom_script is None and select.value != choice.flavor:
                 select.value = choice.flavor
         cs = app.changeset
-        reh = getattr(app, "rehearsal", None)
+        reh = app.rehearsal
         if self.show_rehearsal and reh is not None:
             cs = reh.real
         status = Text()
@@ -101,7 +92,7 @@ class SimulationScreen(Screen):
             status.append("\nexit code ")
             status.append(code, style="green" if cs.exit_code == 0 else "bold red")
             status.append(f" · {len(cs.changes)} changes · {len(cs.commands)} commands")
-        phase = getattr(app, "rehearsal_phase", None)
+        phase = app.rehearsal_phase
         if phase:
             status.append(f"\nrehearsal: {printable(phase, 80)}…", style="cyan")
         elif reh is not None:
@@ -111,9 +102,9 @@ class SimulationScreen(Screen):
             status.append(f" · host name {printable(reh.hostname_seen or 'not seen', 40)} · "
                           + ("showing the booted changes (v: simulated)" if self.show_rehearsal
                              else "v shows the booted changes"))
-        elif getattr(app, "rehearsal_error", None):
+        elif app.rehearsal_error:
             status.append(f"\nrehearsal failed: {printable(app.rehearsal_error, 200)}", style="red")
-        elif getattr(app, "rehearsal_stopped", False):
+        elif app.rehearsal_stopped:
             status.append("\nrehearsal: stopped · ctrl+b starts another")
         self.query_one("#sim-status", Static).update(status)
         self.refresh_bindings()
@@ -122,26 +113,19 @@ class SimulationScreen(Screen):
             self.show_console()
 
     def _fill(self, cs) -> None:
-        table = self.query_one("#sim-changes", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        self._changes = {}
-        for i, ch in enumerate(cs.changes if cs else []):
-            key = str(i)
-            self._changes[key] = ch
-            table.add_row(Text(ch.action, style=ACTION_STYLE.get(ch.action, "")),
-                          printable(ch.path, 120) + ("/" if ch.kind == "dir" else ""), key=key)
-        if self._changes:
-            table.move_cursor(row=min(keep, len(self._changes) - 1))
-            self._show(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        self._changes = {str(i): ch for i, ch in enumerate(cs.changes if cs else [])}
+        shown = self.query_one("#sim-changes", ResultTable).refill(
+            (key, (Text(ch.action, style=ACTION_STYLE.get(ch.action, "")),
+                   Text(printable(ch.path, 120) + ("/" if ch.kind == "dir" else ""))))
+            for key, ch in self._changes.items())
+        if shown is not None:
+            self._show(shown)
         else:
             self.query_one("#sim-diff", Static).update("")
         commands = Text()
         for argv in (cs.commands if cs else [])[:50]:
             commands.append(printable(" ".join(argv), 200) + "\n")
         self.query_one("#sim-commands", Static).update(commands)
-        from workbench.simulate import mask
-
         log = mask("os.conf", cs.log) if cs else ""
         self.query_one("#sim-log", Static).border_title = "Parser log"
         self.query_one("#sim-log", Static).update(Text("\n".join(printable(ln, 300) for ln in log.splitlines()[-40:]),
@@ -149,13 +133,13 @@ class SimulationScreen(Screen):
 
     def show_console(self) -> None:
         """During a rehearsal the log pane follows the guest's console; after it, the comparison."""
-        app = self.app
-        reh = getattr(app, "rehearsal", None)
+        app = self.app.state
+        reh = app.rehearsal
         boxes = self.query("#sim-log").results(Static)
         box = next(boxes, None)
         if box is None:  # the app is quitting while the guest still prints
             return
-        if getattr(app, "rehearsal_phase", None) or reh is None:
+        if app.rehearsal_phase or reh is None:
             box.border_title = "Console (rehearsal boot)"
             box.update(Text("\n".join(printable(ln, 200) for ln in app.console_lines[-30:]), style="dim"))
             return
@@ -173,11 +157,11 @@ class SimulationScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "toggle_view":
-            return getattr(self.app, "rehearsal", None) is not None
+            return self.app.state.rehearsal is not None
         return True
 
     def action_toggle_view(self) -> None:
-        self.show_rehearsal = not self.show_rehearsal and getattr(self.app, "rehearsal", None) is not None
+        self.show_rehearsal = not self.show_rehearsal and self.app.state.rehearsal is not None
         self.update_view()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -8,9 +8,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.images import image_path  # noqa: E402
+from tests.fixtures.images import image_path, load_recorded, record_report  # noqa: E402
 
-# Under TCG one launch takes 12-15 s: every appliance fixture is session-scoped.
+# Under TCG one launch takes 12-15 s: every appliance fixture is session-scoped, and tests that only need
+# what an appliance read (the TUI's) take it recorded from an earlier run.
 _reports: dict = {}
 
 
@@ -20,20 +21,47 @@ def built():
     return lambda name: image_path(name)
 
 
-@pytest.fixture(scope="session")
-def guest():
-    """guest(name) -> (ImageFacts, GuestReport) from one real appliance launch per image."""
+def _launch(name: str):
+    """One real appliance launch on a catalogue image; its report is recorded for recorded()."""
     from workbench.image.preflight import preflight
     from workbench.image.session import GuestSession
 
+    path = str(image_path(name))
+    facts = preflight(path)
+    notices: list[str] = []
+    with GuestSession(facts, notify=notices.append) as s:
+        report = s.open()
+    _reports[name] = (facts, report, notices)
+    record_report(name, report)
+    return facts, report
+
+
+@pytest.fixture(scope="session")
+def guest():
+    """guest(name) -> (ImageFacts, GuestReport) from one real appliance launch per image and session:
+    for tests of the appliance and of what it reads."""
     def get(name: str):
         if name not in _reports:
-            path = str(image_path(name))
-            facts = preflight(path)
-            notices: list[str] = []
-            with GuestSession(facts, notify=notices.append) as s:
-                report = s.open()
-            _reports[name] = (facts, report, notices)
+            _launch(name)
+        return _reports[name][:2]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def recorded():
+    """recorded(name) -> (ImageFacts, GuestReport) as a real appliance read it, from this session's launch, or
+    recorded by an earlier run of the same image builder and reading code (.cache/test-images); launched only
+    when neither exists. For tests of what is done with a report (the TUI), not of the appliance."""
+    from workbench.image.preflight import preflight
+
+    def get(name: str):
+        if name in _reports:
+            return _reports[name][:2]
+        report = load_recorded(name)
+        if report is None:
+            return _launch(name)
+        _reports[name] = (preflight(str(image_path(name))), report, [])
         return _reports[name][:2]
 
     return get

@@ -1,3 +1,6 @@
-from workbench.cli import main
+"""python -m workbench: the same as the `workbench` command."""
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    from workbench.cli import main
+
+    raise SystemExit(main())

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from workbench import osconf as osconf_mod
+
+if TYPE_CHECKING:
+    from workbench.state import ReviewState
 
 STEPS = [("overview", "Limits"), ("security", "Security"), ("osconf", "os.conf"), ("simulation", "Simulation"),
          ("inject", "Inject"), ("report", "Report")]
@@ -33,8 +37,11 @@ class Step:
     reason: str
 
 
-def steps(review, osconf_values: dict, changeset, simulation_error: str | None, chosen_fixes: set[str],
-          inject_result, report_path: str | None, checks_running: bool = False) -> list[Step]:
+def steps(state: ReviewState) -> list[Step]:
+    """The six steps with their states, worked out from what the review state holds."""
+    review, osconf_values, changeset = state.review, state.osconf_values, state.changeset
+    simulation_error, chosen_fixes, inject_result = state.simulation_error, state.chosen_fixes, state.inject_result
+    report_path, checks_running = state.report_path, state.checks_running
     out: list[Step] = []
     # 1 limits
     if review is None:
@@ -43,9 +50,13 @@ def steps(review, osconf_values: dict, changeset, simulation_error: str | None, 
         limits = [r for r in review.results if r.area == "limits"]
         failed = [r for r in limits if r.status == "fail"]
         warned = [r for r in limits if r.status == "warn"]
+        errored = [r for r in limits if r.status == "error"]
         if failed:
             out.append(Step("overview", "Limits", "blocked", "the platform will reject the image: "
                             + "; ".join(r.title.lower() for r in failed) + " (fix it at the source; the review goes on)"))
+        elif errored:
+            out.append(Step("overview", "Limits", "attention", "could not finish: "
+                            + ", ".join(r.id for r in errored)))
         elif warned:
             out.append(Step("overview", "Limits", "attention", "; ".join(r.title.lower() for r in warned)))
         else:
@@ -58,8 +69,12 @@ def steps(review, osconf_values: dict, changeset, simulation_error: str | None, 
         out.append(Step("security", "Security", "todo", "the checks are running"))
     else:
         failing = [r for r in review.results if r.area != "limits" and r.status == "fail"]
+        errored = [r for r in review.results if r.area != "limits" and r.status == "error"]
         open_ = [r for r in failing if not (set(r.offers) & chosen_fixes)]
-        if not failing:
+        if errored:
+            out.append(Step("security", "Security", "attention", f"{len(errored)} check(s) could not finish: "
+                            + ", ".join(r.id for r in errored[:4]) + ("…" if len(errored) > 4 else "")))
+        elif not failing:
             out.append(Step("security", "Security", "done", "no findings"))
         elif open_:
             out.append(Step("security", "Security", "attention", f"{len(open_)} finding(s) without a chosen fix: "
@@ -86,7 +101,7 @@ def steps(review, osconf_values: dict, changeset, simulation_error: str | None, 
     # 5 inject
     if inject_result is not None and inject_result.ok:
         out.append(Step("inject", "Inject", "done", f"written and verified: {inject_result.output}"))
-    elif conf is None or out[3].state != "done":
+    elif conf is None or next(st for st in out if st.key == "simulation").state != "done":
         out.append(Step("inject", "Inject", "blocked", "needs a valid os.conf and a successful simulation first"))
     else:
         out.append(Step("inject", "Inject", "todo", "ctrl+w writes the parser and the chosen fixes into an image"))

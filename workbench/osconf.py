@@ -15,10 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-KEYS = ("hostname", "password", "eth0_ip_addr", "eth0_mac_addr", "eth0_netmask", "eth0_gateway", "eth0_route",
-        "eth1_ip_addr", "eth1_mac_addr", "eth1_netmask", "eth1_gateway", "eth1_route", "dns_nameserver")
 QUOTED = ("eth0_route", "eth1_route", "dns_nameserver")  # in double quotes, as the documentation writes them
-ETH1_KEYS = tuple(k for k in KEYS if k.startswith("eth1_"))
 ALLOWED = re.compile(r"^[A-Za-z0-9.:/ =+_-]*$")
 ALLOWED_ROUTE = re.compile(r"^[A-Za-z0-9.:/ ;=+_-]*$")
 MAX_VALUE = 512
@@ -269,6 +266,10 @@ class OsConf(BaseModel):
             out.append(Problem(f"{default_iface}_route", f"no default route (0.0.0.0/0) for the "
                                f"{'classic internet side' if self.classic else 'VPC'}; {how}", "warning"))
         return out
+
+
+KEYS = tuple(OsConf.model_fields)  # the documented keys, in the documented order: the model is the one list
+ETH1_KEYS = tuple(k for k in KEYS if k.startswith("eth1_"))
 
 
 def render_values(values: dict[str, str]) -> str:

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from workbench import __version__
-from workbench.checks import CheckResult, Context, run_checks
-from workbench.errors import GuestError
+from workbench.checks import CheckResult, Context, Status, run_checks
 from workbench.fixes import Fix, build_fixes
 from workbench.image.preflight import ImageFacts, preflight
 from workbench.image.session import GuestReport, GuestSession, Progress
@@ -34,13 +33,21 @@ class Review:
         return self.results
 
     @property
+    def errored(self) -> list[CheckResult]:
+        """Checks that raised: nothing was decided by them."""
+        return [r for r in self.results if r.status == Status.ERROR]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if any(r.status == "fail" for r in self.results) else 0
+        """2 when a check could not finish, 1 when one failed, 0 otherwise."""
+        if self.errored:
+            return 2
+        return 1 if any(r.status == Status.FAIL for r in self.results) else 0
 
     def counts(self) -> dict[str, int]:
-        out = {"pass": 0, "fail": 0, "warn": 0, "skip": 0}
+        out = {str(s): 0 for s in Status}
         for r in self.results:
-            out[r.status] = out.get(r.status, 0) + 1
+            out[str(r.status)] += 1
         return out
 
     def mountpoint(self, device: str) -> str | None:
@@ -75,4 +82,4 @@ def review_image(path: str, quick: bool = False, progress: Callable[[Progress], 
     return review
 
 
-__all__ = ["Review", "review_image", "GuestError", "CHECK_SCHEMA"]
+__all__ = ["Review", "review_image", "CHECK_SCHEMA"]

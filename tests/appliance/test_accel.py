@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from workbench.image import session as sessmod
+from workbench.image import appliance as sessmod
 
 pytestmark = pytest.mark.appliance
 

@@ -82,12 +82,12 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
     """ctrl+b on the simulation screen: the console pane follows the boot, then the comparison and v."""
     from screens.simulation import SimulationScreen
     from tests.tui.helpers import static_text, table_rows, until
-    from workbench.app import make_app
+    from screens.app import make_app
     from workbench.image.preflight import preflight
 
     app = make_app(str(bootable), preflight(str(bootable)))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.changeset is not None, "the simulation")
+        await until(pilot, lambda: app.state.changeset is not None, "the simulation")
         await pilot.press("4")
         screen = app.screen
         assert isinstance(screen, SimulationScreen)
@@ -96,13 +96,13 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
         await pilot.press("ctrl+b")
         for _ in range(3000):  # not settle(): that would wait for the whole boot
             await pilot.pause(0.2)
-            if app.console_lines or app.rehearsal is not None:
+            if app.state.console_lines or app.state.rehearsal is not None:
                 break
         assert "rehearsal:" in static_text(screen, "#sim-status")
         assert screen.query_one("#sim-log").border_title == "Console (rehearsal boot)"
-        await until(pilot, lambda: app.rehearsal is not None or app.rehearsal_error is not None, "the rehearsal",
+        await until(pilot, lambda: app.state.rehearsal is not None or app.state.rehearsal_error is not None, "the rehearsal",
                     rounds=6000)
-        assert app.rehearsal_error is None
+        assert app.state.rehearsal_error is None
         status = static_text(screen, "#sim-status")
         assert "rehearsal: matches the simulation" in status and "host name iZ23r29djmjZ" in status
         assert screen.query_one("#sim-log").border_title == "Rehearsal compared with the simulation"
@@ -111,7 +111,7 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
         assert screen.show_rehearsal and "showing the booted changes" in status  # the comparison comes first
         booted = {row[1] for row in table_rows(screen, "#sim-changes")}
         assert "/etc/hostname" in booted and "/etc/hostname" in simulated
-        assert booted == {c.path + ("/" if c.kind == "dir" else "") for c in app.rehearsal.real.changes}
+        assert booted == {c.path + ("/" if c.kind == "dir" else "") for c in app.state.rehearsal.real.changes}
         await pilot.press("v")
         await pilot.pause()
         assert {row[1] for row in table_rows(screen, "#sim-changes")} == simulated
@@ -147,28 +147,29 @@ async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable,
     are gone soon after, and so is the throwaway overlay."""
     from screens.simulation import SimulationScreen
     from tests.tui.helpers import static_text, until
-    from workbench.app import ConsoleLine, RehearsalProgress, make_app
+    from screens.app import make_app
+    from screens.messages import ConsoleLine, RehearsalProgress
     from workbench.image.preflight import preflight
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the rehearsal's directory, to find its processes
     app = make_app(str(bootable), preflight(str(bootable)))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.changeset is not None, "the simulation")
+        await until(pilot, lambda: app.state.changeset is not None, "the simulation")
         await pilot.press("4")
         screen = app.screen
         assert isinstance(screen, SimulationScreen) and not app.check_action("stop_rehearsal", ())
         await pilot.press("ctrl+b")
-        await _while_booting(pilot, lambda: app.console_lines, "the guest's console")
+        await _while_booting(pilot, lambda: app.state.console_lines, "the guest's console")
         assert {"qemu-system-x86_64", "qemu-nbd"} <= set(_ours(tmp_path)) and app.check_action("stop_rehearsal", ())
         await pilot.press("ctrl+x")
         await _while_booting(pilot, lambda: not _ours(tmp_path) and not list(tmp_path.glob("wb-rehearse-*")),
                              "the rehearsal's processes and files to go", seconds=20)
         await pilot.pause()
-        assert "rehearsal: stopped" in static_text(screen, "#sim-status") and app.rehearsal is None
+        assert "rehearsal: stopped" in static_text(screen, "#sim-status") and app.state.rehearsal is None
         assert app.screen is screen  # a notice, not an error modal
 
         await pilot.press("ctrl+b")
-        await _while_booting(pilot, lambda: app.console_lines, "the second boot's console")
+        await _while_booting(pilot, lambda: app.state.console_lines, "the second boot's console")
         assert "qemu-system-x86_64" in _ours(tmp_path)
     deadline = time.monotonic() + 20  # the app has quit; its worker sees the cancel within a second
     while (_ours(tmp_path) or list(tmp_path.glob("wb-rehearse-*"))) and time.monotonic() < deadline:

@@ -79,8 +79,8 @@ def test_the_image_is_never_written(built, guest):
     facts = preflight(str(path))
     with GuestSession(facts) as s:
         s.start()
-        s.g.mount(facts.partitions[0].device, "/")  # even a read-write mount only reaches the overlay
-        s.g.write("/scribble", b"x")
-        s.g.umount_all()
+        s.mount(facts.partitions[0].device, "/")  # even a read-write mount only reaches the overlay
+        s.write_file("/scribble", b"x")
+        s.unmount_all()
     assert sha256(path) == before
     assert not any(n.startswith("wb-pull") for n in os.listdir("/tmp"))

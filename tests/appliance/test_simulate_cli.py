@@ -35,7 +35,7 @@ def test_simulate_json_contract(run_cli, built, tmp_path):
 def _text(cs, diff=False):
     import io
 
-    from workbench.report import print_changeset
+    from workbench.report.text import print_changeset
 
     buf = io.StringIO()
     print_changeset(cs, buf, color=False, diff=diff)

@@ -38,13 +38,13 @@ def report_opener(facts_report):
     return opener
 
 
-def sample_app(built, guest, name: str = "sample"):
-    """The app on a catalogue image, with the report its real appliance read (shared per session)."""
-    from workbench.app import make_app
+def sample_app(built, recorded, name: str = "sample"):
+    """The app on a catalogue image, with the report a real appliance read (recorded: see conftest)."""
+    from screens.app import make_app
     from workbench.image.preflight import preflight
 
     path = str(built(name))
-    return make_app(path, preflight(path), report_opener(guest(name)))
+    return make_app(path, preflight(path), report_opener(recorded(name)))
 
 
 async def until(pilot, test, what: str, rounds: int = 600) -> None:

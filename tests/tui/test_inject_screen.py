@@ -3,21 +3,22 @@
 import pytest
 from textual.widgets import Input, SelectionList
 
-from screens.inject import InjectScreen, TypedConfirmModal
+from screens.inject import InjectScreen
+from screens.modals import TypedConfirmModal
 from screens.modals import ConfirmModal
 from tests.conftest import sha256
 from tests.tui.helpers import report_opener, settle, static_text, table_rows, until
-from workbench.app import make_app
+from screens.app import make_app
 from workbench.image.preflight import preflight
 
 pytestmark = pytest.mark.appliance
 
 
-async def test_plan_confirm_write_and_verify(built, guest, tmp_path):
+async def test_plan_confirm_write_and_verify(built, recorded, tmp_path):
     src = built("sample")
     before = sha256(src)
     path = str(src)
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     out = tmp_path / "ecs.qcow2"
     async with app.run_test(size=(130, 44)) as pilot:
         await settle(pilot)
@@ -39,16 +40,16 @@ async def test_plan_confirm_write_and_verify(built, guest, tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal) and str(out) in app.screen.message
         await pilot.press("y")
-        await until(pilot, lambda: app.inject_result is not None or app.inject_error is not None, "the write")
-        assert app.inject_error is None and app.inject_result.ok
+        await until(pilot, lambda: app.state.inject_result is not None or app.state.inject_error is not None, "the write")
+        assert app.state.inject_error is None and app.state.inject_result.ok
         result = static_text(app.screen, "#inj-result")
         assert "✔ verified" in result and "/etc/ssh/ssh_host_rsa_key: removed" in result
     assert out.exists() and sha256(src) == before
 
 
-async def test_in_place_needs_the_typed_name(built, guest):
+async def test_in_place_needs_the_typed_name(built, recorded):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     async with app.run_test(size=(130, 44)) as pilot:
         await settle(pilot)
         await pilot.press("5")

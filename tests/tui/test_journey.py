@@ -4,25 +4,25 @@ import pytest
 from textual.widgets import Input, SelectionList
 
 from screens.help import HelpScreen
-from screens.journey import JourneyBar
+from screens.widgets.journey import JourneyBar
 from tests.tui.helpers import report_opener, settle, static_text, until
-from workbench.app import make_app
+from screens.app import make_app
 from workbench.image.preflight import preflight
 
 pytestmark = pytest.mark.appliance
 
 
 def states(app):
-    return {s.key: s.state for s in app.journey()}
+    return {s.key: s.state for s in app.state.steps()}
 
 
-async def test_walk_the_whole_journey(built, guest, tmp_path):
+async def test_walk_the_whole_journey(built, recorded, tmp_path):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     out, report = tmp_path / "ecs.qcow2", tmp_path / "review.html"
     async with app.run_test(size=(120, 42)) as pilot:
         await settle(pilot)
-        await until(pilot, lambda: app.changeset is not None and not app._busy("checks"), "checks and simulation")
+        await until(pilot, lambda: app.state.changeset is not None and not app._busy("checks"), "checks and simulation")
         # first step focused, limits done; security needs attention; os.conf (the example) valid
         assert app.focused.id == "limits"
         st = states(app)
@@ -48,7 +48,7 @@ async def test_walk_the_whole_journey(built, guest, tmp_path):
         await pilot.press("3")
         app.screen.query_one("#in-eth0_netmask", Input).value = "255.255.255.0"
         await until(pilot, lambda: states(app)["osconf"] == "done" and states(app)["simulation"] == "done"
-                    and app.changeset.change("/etc/hostname") is not None, "valid os.conf and its simulation")
+                    and app.state.changeset.change("/etc/hostname") is not None, "valid os.conf and its simulation")
         # 4: the simulation shows the parser's work
         await pilot.press("escape", "4")
         assert "exit code 0" in static_text(app.screen, "#sim-status")
@@ -58,8 +58,8 @@ async def test_walk_the_whole_journey(built, guest, tmp_path):
         await pilot.press("ctrl+w")
         await pilot.pause()
         await pilot.press("y")
-        await until(pilot, lambda: app.inject_result is not None or app.inject_error is not None, "the write")
-        assert app.inject_error is None and app.inject_result.ok and out.exists()
+        await until(pilot, lambda: app.state.inject_result is not None or app.state.inject_error is not None, "the write")
+        assert app.state.inject_error is None and app.state.inject_result.ok and out.exists()
         assert states(app)["inject"] == "done"
         # 6: export the report
         await pilot.press("6")

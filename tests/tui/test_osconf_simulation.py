@@ -1,25 +1,22 @@
 """The os.conf editor and the simulation screen, with a report read by the real appliance."""
 
-import pytest
 from textual.widgets import Input, Select
 
 from screens.osconf import OsConfScreen
 from screens.simulation import SimulationScreen
 from tests.tui.helpers import report_opener, settle, static_text, table_rows, until
-from workbench.app import make_app
+from screens.app import make_app
 from workbench.image.preflight import preflight
-
-pytestmark = pytest.mark.appliance
 
 
 async def wait_for_simulation(pilot, app, test):
-    await until(pilot, lambda: app.changeset is not None and test(app.changeset), "the expected simulation")
-    return app.changeset
+    await until(pilot, lambda: app.state.changeset is not None and test(app.state.changeset), "the expected simulation")
+    return app.state.changeset
 
 
-async def test_form_validates_inline_and_previews(built, guest):
+async def test_form_validates_inline_and_previews(built, recorded):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     async with app.run_test(size=(120, 45)) as pilot:
         await settle(pilot)
         await pilot.press("3")
@@ -36,7 +33,7 @@ async def test_form_validates_inline_and_previews(built, guest):
         assert host.value == "bad_host!"
         assert "✘" in str(screen.query_one("#msg-hostname").render())
         assert "problem" in static_text(screen, "#osconf-status")
-        assert app.osconf_values["hostname"] == "bad_host!"
+        assert app.state.osconf_values["hostname"] == "bad_host!"
         # classic: the eth1 fields appear and are required
         assert not screen.query_one("#field-eth1_ip_addr").display
         screen.query_one("#classic").value = True
@@ -47,9 +44,9 @@ async def test_form_validates_inline_and_previews(built, guest):
         assert "eth1_ip_addr, eth1_netmask missing" in str(screen.query_one("#msg-eth1_ip_addr").render())
 
 
-async def test_save_and_load(built, guest, tmp_path):
+async def test_save_and_load(built, recorded, tmp_path):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     target = tmp_path / "saved.conf"
     async with app.run_test(size=(120, 45)) as pilot:
         await settle(pilot)
@@ -68,12 +65,12 @@ async def test_save_and_load(built, guest, tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen.query_one("#in-hostname", Input).value == "loaded-host"
-        assert app.osconf_values["hostname"] == "loaded-host"
+        assert app.state.osconf_values["hostname"] == "loaded-host"
 
 
-async def test_simulation_follows_the_form(built, guest):
+async def test_simulation_follows_the_form(built, recorded):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     async with app.run_test(size=(120, 45)) as pilot:
         await settle(pilot)
         cs = await wait_for_simulation(pilot, app, lambda cs: cs.exit_code == 0)
@@ -99,9 +96,9 @@ async def test_simulation_follows_the_form(built, guest):
         assert "netplan" in static_text(app.screen, "#sim-status")
 
 
-async def test_custom_script_and_a_failing_parser(built, guest, tmp_path):
+async def test_custom_script_and_a_failing_parser(built, recorded, tmp_path):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     script = tmp_path / "mine.sh"
     script.write_text("#!/bin/sh\necho custom parser ran\nexit 4\n")
     async with app.run_test(size=(120, 45)) as pilot:

@@ -6,9 +6,9 @@ import pytest
 
 from screens.error import ErrorModal
 from screens.overview import OverviewScreen
-from screens.partition_map import PartitionMap, allocate
+from screens.widgets.partition_map import PartitionMap, allocate
 from tests.tui.helpers import report_opener, settle, static_text, table_rows
-from workbench.app import make_app
+from screens.app import make_app
 from workbench.errors import GuestError
 from workbench.image.preflight import preflight
 
@@ -20,10 +20,9 @@ def test_allocate_is_proportional_with_a_minimum():
     assert allocate([5], 0) == [0]
 
 
-@pytest.mark.appliance
-async def test_overview_shows_facts_partitions_limits_and_os(built, guest):
+async def test_overview_shows_facts_partitions_limits_and_os(built, recorded):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     async with app.run_test(size=(100, 36)) as pilot:
         await settle(pilot)
         screen = app.screen
@@ -58,9 +57,9 @@ async def test_real_appliance_from_the_tui(built):
         assert app.check_action("reload", ()) is None  # shown greyed out while the appliance boots
         await settle(pilot)
         assert "Debian GNU/Linux 12" in static_text(app.screen, "#os-facts")
-        assert app.session is not None and app.session.g is not None  # kept for later screens
+        assert app.session is not None and app.session.launched  # kept for later screens
         assert app.check_action("reload", ()) is True
-    assert app.session.g is None  # closed on exit
+    assert not app.session.launched  # closed on exit
 
 
 async def test_guest_failure_is_a_modal_and_the_limits_stay(built):

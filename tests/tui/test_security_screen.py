@@ -1,20 +1,17 @@
 """The security screen on real images read by the appliance (reports shared per session)."""
 
-import pytest
 from textual.widgets import SelectionList
 
 from screens.security import SecurityScreen
 from tests.tui.helpers import report_opener, settle, static_text, table_rows
-from workbench.app import make_app
+from screens.app import make_app
 from workbench.checks import passwords
 from workbench.image.preflight import preflight
 
-pytestmark = pytest.mark.appliance
 
-
-async def test_findings_detail_and_fix_choice(built, guest):
+async def test_findings_detail_and_fix_choice(built, recorded):
     path = str(built("sample"))
-    app = make_app(path, preflight(path), report_opener(guest("sample")))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
     async with app.run_test(size=(110, 44)) as pilot:
         await settle(pilot)
         await pilot.press("s")
@@ -35,21 +32,21 @@ async def test_findings_detail_and_fix_choice(built, guest):
         assert fixes.option_count == 7 and not fixes.selected
         await pilot.press("space", "down", "space")
         await pilot.pause()
-        assert app.chosen_fixes == {"fix.lock-account", "fix.expire-passwords"}
+        assert app.state.chosen_fixes == {"fix.lock-account", "fix.expire-passwords"}
         assert "/etc/shadow" in static_text(screen, "#sec-fix-changes")
         await pilot.press("o")
         assert type(app.screen).__name__ == "OverviewScreen"
 
 
-async def test_password_scan_shows_progress_and_can_be_cancelled(built, guest, monkeypatch):
+async def test_password_scan_shows_progress_and_can_be_cancelled(built, recorded, monkeypatch):
     monkeypatch.setattr(passwords, "_cache", {})  # a fresh, slow scan (yescrypt accounts)
     path = str(built("gpt-esp-debian"))
-    app = make_app(path, preflight(path), report_opener(guest("gpt-esp-debian")))
+    app = make_app(path, preflight(path), report_opener(recorded("gpt-esp-debian")))
     async with app.run_test(size=(110, 44)) as pilot:
         await pilot.press("s")
         for _ in range(200):
             await pilot.pause(0.05)
-            if app.scan_progress is not None and app.scan_progress.done > 0:
+            if app.state.scan_progress is not None and app.state.scan_progress.done > 0:
                 break
         screen = app.screen
         assert screen.query_one("#scan-row").display

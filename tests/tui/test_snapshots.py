@@ -4,8 +4,6 @@ import pytest
 
 from tests.tui.helpers import sample_app, settle, until
 
-pytestmark = pytest.mark.appliance
-
 
 def keys(*presses, output: tuple[str, str] | None = None, simulated: bool = False):
     """A run_before: settle, optionally wait for the simulation, press keys, pin a path that is machine-specific."""
@@ -13,7 +11,7 @@ def keys(*presses, output: tuple[str, str] | None = None, simulated: bool = Fals
     async def before(pilot):
         await settle(pilot)
         if simulated:
-            await until(pilot, lambda: pilot.app.changeset is not None, "the simulation")
+            await until(pilot, lambda: pilot.app.state.changeset is not None, "the simulation")
         for key in presses:
             await pilot.press(key)
             await settle(pilot)
@@ -37,5 +35,5 @@ SCREENS = [
 
 
 @pytest.mark.parametrize("size,before", [pytest.param(size, before, id=name) for name, size, before in SCREENS])
-def test_snapshot(snap_compare, built, guest, size, before):
-    assert snap_compare(sample_app(built, guest), terminal_size=size, run_before=before)
+def test_snapshot(snap_compare, built, recorded, size, before):
+    assert snap_compare(sample_app(built, recorded), terminal_size=size, run_before=before)

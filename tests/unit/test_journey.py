@@ -6,6 +6,7 @@ from tests.unit.sim_helpers import VPC
 from workbench.checks import CheckResult
 from workbench.journey import next_action, steps
 from workbench.osconf import parse_text
+from workbench.state import ReviewState
 
 GOOD = parse_text(VPC)[0]
 
@@ -32,11 +33,15 @@ def r(id_, area, status, offers=None, severity="high"):
     return CheckResult(id_, status, severity, id_, "detail", [], None, area, offers or {})
 
 
+def state(review=None, osconf_values=GOOD, changeset=None, simulation_error=None, chosen_fixes=frozenset(),
+          inject_result=None, report_path=None, checks_running=False) -> ReviewState:
+    return ReviewState("image.qcow2", review=review, osconf_values=osconf_values, changeset=changeset,
+                       simulation_error=simulation_error, chosen_fixes=set(chosen_fixes),
+                       inject_result=inject_result, report_path=report_path, checks_running=checks_running)
+
+
 def states(**kw):
-    base = dict(review=None, osconf_values=GOOD, changeset=None, simulation_error=None, chosen_fixes=set(),
-                inject_result=None, report_path=None)
-    base.update(kw)
-    return {s.key: (s.state, s.reason) for s in steps(**base)}
+    return {s.key: (s.state, s.reason) for s in steps(state(**kw))}
 
 
 def test_before_anything_is_read():
@@ -46,7 +51,7 @@ def test_before_anything_is_read():
 
 def test_limits_blocked_explains_and_the_review_goes_on():
     review = FakeReview([r("limit.virtual-size", "limits", "fail")], guest=object())
-    all_steps = steps(review, GOOD, FakeChangeSet(0), None, set(), None, None)
+    all_steps = steps(state(review, GOOD, FakeChangeSet(0)))
     assert all_steps[0].state == "blocked" and "will reject the image" in all_steps[0].reason
     assert next_action(all_steps).startswith("Next: 6 Report") or "Security" in next_action(all_steps) \
         or "Inject" in next_action(all_steps)
@@ -82,7 +87,7 @@ def test_osconf_simulation_and_inject_gates():
 
 def test_next_action_walks_the_steps():
     review = FakeReview([], guest=object())
-    done = steps(review, GOOD, FakeChangeSet(0), None, set(), FakeResult(True), "r.html")
+    done = steps(state(review, GOOD, FakeChangeSet(0), inject_result=FakeResult(True), report_path="r.html"))
     assert next_action(done) == "Review complete: hand the report over with the image"
-    half = steps(review, GOOD, FakeChangeSet(0), None, set(), None, None)
+    half = steps(state(review, GOOD, FakeChangeSet(0)))
     assert next_action(half).startswith("Next: 5 Inject")

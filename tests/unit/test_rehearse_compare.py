@@ -11,8 +11,11 @@ import pytest
 from workbench import crypt
 from workbench.image.tree import GuestTree
 from workbench.image.preflight import preflight
-from workbench.rehearse import (RehearsalError, _grub_cmdline, _nbd_export, bios_boot_code, choose_boot, compare,
-                                direct_boot, nic_args, tree_changes)
+from workbench.rehearse import RehearsalError, compare, tree_changes
+from workbench.rehearse.boot import bios_boot_code, choose_boot, direct_boot
+from workbench.rehearse.boot import grub_cmdline as _grub_cmdline
+from workbench.rehearse.vm import nbd_export as _nbd_export
+from workbench.rehearse.vm import nic_args
 from workbench.simulate import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
@@ -119,12 +122,12 @@ def test_the_overlay_is_served_to_two_machines_at_once(tmp_path):
 
 
 class _Boot:
-    """The few guestfs calls a direct boot makes, over an in-memory /boot."""
+    """The few session calls a direct boot makes, over an in-memory /boot."""
 
     def __init__(self, sizes: dict[str, int]):
         self.sizes, self.downloaded = sizes, []
 
-    def glob_expand(self, pattern):
+    def glob(self, pattern):
         return [p for p in self.sizes if p.startswith("/boot/vmlinuz-")]
 
     def is_file(self, path):
@@ -136,7 +139,7 @@ class _Boot:
     def download(self, path, dest):
         self.downloaded.append(path)
 
-    def vfs_uuid(self, device):
+    def fs_uuid(self, device):
         return "0f0e"
 
 

@@ -8,9 +8,9 @@ import pytest
 from tests.unit.security_trees import context
 from workbench.checks import REGISTRY, run_check
 from workbench.checks.vulns import cvss3_base, ecosystem_matches, load_advisories
-from workbench.image.build import rpm_database
+from workbench.sample.rpmdb import rpm_database
 from workbench.image.osinfo import OsFacts
-from workbench.packages import installed_packages, parse_apk_installed, parse_dpkg_status
+from workbench.packages import parse_apk_installed, parse_dpkg_status
 
 DEB12 = {"/etc/os-release": 'ID=debian\nVERSION_ID="12"\n'}
 

@@ -1,14 +1,35 @@
-"""The check registry: every check is a pure function of ImageFacts and the pulled GuestTree."""
+"""The check registry: every check is a pure function of ImageFacts and the pulled GuestTree.
+
+A check module registers its functions with @check; ids are unique (a second
+registration of an id fails at import). Status and severity are enums checked
+when a result is made. A check that raises yields status `error`, never a pass.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Callable
 
 from workbench.image.preflight import ImageFacts
 
-STATUSES = ("pass", "fail", "warn", "skip")
-SEVERITIES = ("blocker", "high", "medium", "low", "info")
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    SKIP = "skip"
+    ERROR = "error"  # the check raised: nothing was decided
+
+
+class Severity(StrEnum):
+    BLOCKER = "blocker"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
 AREAS = {"limits": "Import limits", "passwords": "Passwords", "ssh": "SSH", "services": "Services",
          "vulns": "Vulnerabilities"}  # the order of DESIGN.md's check table
 
@@ -16,8 +37,8 @@ AREAS = {"limits": "Import limits", "passwords": "Passwords", "ssh": "SSH", "ser
 @dataclass
 class CheckResult:
     id: str
-    status: str
-    severity: str
+    status: Status
+    severity: Severity
     title: str
     detail: str
     evidence: list[str] = field(default_factory=list)
@@ -25,8 +46,12 @@ class CheckResult:
     area: str = "limits"
     offers: dict[str, list[str]] = field(default_factory=dict)  # fix id -> what it would act on
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # ValueError for anything that is not a status
+        self.severity = Severity(self.severity)
+
     def to_json(self) -> dict:
-        return {"id": self.id, "status": self.status, "severity": self.severity, "title": self.title,
+        return {"id": self.id, "status": str(self.status), "severity": str(self.severity), "title": self.title,
                 "detail": self.detail, "evidence": list(self.evidence), "fix": self.fix}
 
 
@@ -53,7 +78,7 @@ class Check:
     id: str
     title: str
     area: str
-    severity: str
+    severity: Severity
     needs_guest: bool
     func: Callable[["Check", Context], CheckResult]
 
@@ -66,16 +91,25 @@ class Check:
 REGISTRY: dict[str, Check] = {}
 
 
+class DuplicateCheck(RuntimeError):
+    pass
+
+
 def check(id: str, title: str, area: str, severity: str, needs_guest: bool = False):
-    """Register a check function `(check, ctx) -> CheckResult` under id."""
+    """Register a check function `(check, ctx) -> CheckResult` under id (unique)."""
+    if area not in AREAS:
+        raise ValueError(f"check {id}: unknown area {area!r}")
+
     def deco(func):
-        REGISTRY[id] = Check(id, title, area, severity, needs_guest, func)
+        if id in REGISTRY:
+            raise DuplicateCheck(f"check id {id} is registered twice")
+        REGISTRY[id] = Check(id, title, area, Severity(severity), needs_guest, func)
         return func
     return deco
 
 
 def _load() -> None:
-    # registration order is report order: limits, then the security review
+    # registration order is report order within an area
     from workbench.checks import limits, passwords, ssh, services, vulns  # noqa: F401
 
 
@@ -83,7 +117,7 @@ def all_checks() -> list[Check]:
     """In report order: by area as AREAS lists them, then as registered (whatever imported first)."""
     _load()
     order = list(AREAS)
-    return sorted(REGISTRY.values(), key=lambda c: order.index(c.area) if c.area in order else len(order))
+    return sorted(REGISTRY.values(), key=lambda c: order.index(c.area))
 
 
 def run_check(c: Check, ctx: Context) -> CheckResult:
@@ -94,19 +128,17 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
             why = f"Skipped: the guest could not be read ({ctx.guest_error})."
         else:
             why = "Skipped: waiting for the appliance."
-        return c.result("skip", why, severity="info")
+        return c.result(Status.SKIP, why, severity=Severity.INFO)
     if c.needs_guest and ctx.guest is not None and ctx.os is None:
-        return c.result("skip", "Skipped: no Linux root file system was found in the image.", severity="info")
+        return c.result(Status.SKIP, "Skipped: no Linux root file system was found in the image.",
+                        severity=Severity.INFO)
     try:
         return c.func(c, ctx)
-    except Exception as e:  # a bug in one check must not hide the others
-        return c.result("skip", f"Internal error in this check ({type(e).__name__}: {e}); please report it.",
-                        severity="info")
+    except Exception as e:  # a bug in one check must not hide the others, and is never a pass
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        return c.result(Status.ERROR, f"The check could not finish ({type(e).__name__}: {first}); nothing was "
+                                      "decided, so the image is not fully reviewed. Please report this.")
 
 
 def run_checks(ctx: Context, area: str | None = None) -> list[CheckResult]:
     return [run_check(c, ctx) for c in all_checks() if area is None or c.area == area]
-
-
-def worst_exit_code(results: list[CheckResult]) -> int:
-    return 1 if any(r.status == "fail" for r in results) else 0

@@ -15,6 +15,11 @@ ACCEPTED_FS = {"fat32": "FAT32", "ext2": "ext2", "ext3": "ext3", "ext4": "ext4",
 READ_ONLY_FS = {"squashfs", "iso9660"}
 
 
+def accepted_first(p: Partition) -> bool:
+    """Whether the platform can take this partition as the first one (its file system, not a BIOS boot area)."""
+    return p.filesystem in ACCEPTED_FS and not p.is_bios_boot
+
+
 def _image_name(ctx: Context) -> str:
     return ctx.facts.name
 
@@ -108,7 +113,7 @@ def first_partition_fs(c: Check, ctx: Context) -> CheckResult:
     if p.number != min(q.number for q in f.partitions):
         evidence.append(f"note: partition {p.number} lies first on disk although a lower-numbered partition exists")
     if p.is_bios_boot:
-        return c.result("fail", f"The first partition is a BIOS boot partition (raw GRUB code, no file system), "
+        return c.result("fail", "The first partition is a BIOS boot partition (raw GRUB code, no file system), "
                                 "so the platform has nowhere to write os.conf.", evidence,
                         "Recreate the table so that an ext4 /boot or a FAT32 ESP comes first on disk and the "
                         "BIOS boot partition after it (gdisk, then grub-install).")

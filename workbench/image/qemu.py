@@ -146,7 +146,6 @@ class ByteReader:
         self.path = path
         self.format = fmt
         self.size = size
-        self.reads = 0
         self._cache: list[tuple[int, bytes]] = []
 
     def read(self, offset: int, length: int) -> bytes:
@@ -162,7 +161,6 @@ class ByteReader:
         cached = [self._from_cache(off, n) for off, n in clamped]
         missing = [r for r, c in zip(clamped, cached) if c is None and r[1]]
         if missing:
-            self.reads += 1
             got = self._read_raw(missing) if self.format == "raw" else self._read_qemu_io(missing)
             self._cache.extend((off, data) for (off, _), data in zip(missing, got))
             cached = [self._from_cache(off, n) if c is None else c for (off, n), c in zip(clamped, cached)]

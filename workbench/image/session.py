@@ -10,59 +10,24 @@ appliance's throwaway overlay.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from workbench.errors import GuestError
+from workbench.image import pull as pulling
+from workbench.image.appliance import Notify, expected_launch_seconds, launch
 from workbench.image.fstab import Volume, mount_plan, parse_fstab
+from workbench.image.guestfiles import GuestFiles
 from workbench.image.osinfo import OsFacts, detect
 from workbench.image.preflight import ImageFacts, Partition
-from workbench.image.tree import GuestTree, Node, mode_kind
+from workbench.image.tree import GuestTree
 
 ROOT_CANDIDATE_FS = {"ext2", "ext3", "ext4", "xfs", "btrfs"}
 TRIAL_DIR = "/aliyun_custom_image"
 TRIAL_FILE = TRIAL_DIR + "/.workbench-trial-write"
-
-# Trees pulled whole with tar_out, with excludes for bulky content checks never read.
-TREE_PULLS: list[tuple[str, list[str]]] = [
-    ("/etc", ["./selinux/*/policy", "./selinux/*/contexts/files/*.bin", "./udev/hwdb.bin",
-              "./pki/ca-trust/extracted", "./ssl/certs/*.pem", "./gconf", "./brltty"]),
-    ("/usr/lib/systemd/system", []),
-    ("/lib/systemd/system", []),
-]
-# Single files pulled when present.
-FILE_PULLS = ["/usr/lib/os-release"]
-# Package databases: (path, byte limit); the first family found is pulled.
-PACKAGE_DB_PULLS = [
-    [("/var/lib/dpkg/status", 64 << 20)],
-    [("/lib/apk/db/installed", 32 << 20), ("/usr/lib/apk/db/installed", 32 << 20)],
-    [(f"{d}/{n}", 512 << 20) for d in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
-     for n in ("rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages", "Packages.db")],
-]
-# Home directories: files up to this size are pulled (private keys and authorized_keys are small).
-HOME_FILE_MAX = 64 << 10
-HOME_MAX_ENTRIES = 50_000
-SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/etc", "/var", "/lib", "/lib64", "/proc", "/sys", "/dev", "/boot",
-               "/run", "/tmp", "/opt", "/srv", "/nonexistent", "/var/empty", "/var/run"}
-# Paths whose type and link target checks need, probed without reading content.
-PROBES = ["/sbin/init", "/usr/sbin/init", "/bin/sh", "/sbin/openrc", "/sbin/initctl",
-          "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/usr/sbin/NetworkManager",
-          "/usr/sbin/wicked", "/usr/sbin/netplan", "/sbin/ifup", "/usr/sbin/ifup", "/bin/busybox",
-          "/usr/sbin/sshd", "/usr/bin/ssh-keygen", "/usr/sbin/chpasswd", "/usr/bin/systemctl",
-          "/bin/systemctl", "/sbin/restorecon", "/usr/sbin/restorecon"]
-TOP_LINKS = ["bin", "sbin", "lib", "lib64", "lib32", "libx32"]
-
 PREAD_MAX = 1 << 20  # larger files stream with download (pread answers are capped by the protocol)
-
-# The expected launch time drives the progress bar until the appliance answers.
-EXPECTED_LAUNCH = {"kvm": 4.0, "tcg": 13.0}
-
-_accel_lock = threading.Lock()
-_accel: dict[str, object] = {"tcg": os.environ.get("WORKBENCH_FORCE_TCG") == "1", "announced": False}
 
 
 @dataclass
@@ -102,61 +67,8 @@ class GuestReport:
         return next((m.mountpoint for m in self.mounts if m.device == device), None)
 
 
-Notify = Callable[[str], None]
-
-
-def new_handle(force_tcg: bool | None = None):
-    """A guestfs handle, with TCG forced when KVM has failed in this process."""
-    import guestfs
-
-    g = guestfs.GuestFS(python_return_dict=True, close_on_exit=True)
-    if force_tcg if force_tcg is not None else _accel["tcg"]:
-        settings = [s for s in g.get_backend_settings() if s != "force_tcg"]
-        g.set_backend_settings(settings + ["force_tcg"])
-    return g
-
-
-def launch(add_drives: Callable[[object], None], notify: Notify | None = None,
-           on_progress: Callable[[float], None] | None = None):
-    """Launch an appliance; when the KVM launch fails, retry once with TCG and say so once."""
-    import guestfs
-
-    with _accel_lock:
-        modes = ["tcg"] if _accel["tcg"] else ["default", "tcg"]
-    last_error = ""
-    for mode in modes:
-        g = new_handle(force_tcg=(mode == "tcg"))
-        add_drives(g)
-        if on_progress:
-            def _cb(event, _h, _buf, array):
-                if len(array) >= 4 and array[3]:
-                    on_progress(array[2] / array[3])
-            g.set_event_callback(_cb, guestfs.EVENT_PROGRESS)
-        try:
-            g.launch()
-            return g, ("tcg" if mode == "tcg" or not os.path.exists("/dev/kvm") else "kvm")
-        except RuntimeError as e:
-            last_error = str(e).splitlines()[0]
-            g.close()
-            if mode == "default" and os.path.exists("/dev/kvm"):
-                with _accel_lock:
-                    _accel["tcg"] = True
-                    first = not _accel["announced"]
-                    _accel["announced"] = True
-                if notify and first:
-                    notify("KVM could not start the appliance here; using software emulation (TCG), "
-                           "which is slower")
-                continue
-    raise GuestError(f"the libguestfs appliance could not start ({last_error}); "
-                     "run `libguestfs-test-tool` to see why")
-
-
-def expected_launch_seconds() -> float:
-    return EXPECTED_LAUNCH["tcg" if _accel["tcg"] or not os.path.exists("/dev/kvm") else "kvm"]
-
-
-class GuestSession:
-    """A launched, read-only view of one image. Use from one thread at a time."""
+class GuestSession(GuestFiles):
+    """A launched view of one image (read-only unless writable_path). Use from one thread at a time."""
 
     def __init__(self, facts: ImageFacts, progress: Callable[[Progress], None] | None = None,
                  notify: Notify | None = None, writable_path: str | None = None,
@@ -168,7 +80,7 @@ class GuestSession:
         self.facts = facts
         self._progress = progress or (lambda p: None)
         self._notify = notify
-        self.g = None
+        self._g = None
         self.accel = "tcg"
         self.volumes: list[Volume] = []
         self.writable_path = writable_path
@@ -181,13 +93,20 @@ class GuestSession:
         self.close()
 
     def close(self) -> None:
-        if self.g is not None:
+        if self._g is not None:
             try:
-                self.g.shutdown()
+                self._g.shutdown()
             except RuntimeError:
                 pass
-            self.g.close()
-            self.g = None
+            self._g.close()
+            self._g = None
+
+    def report_progress(self, phase: str, fraction: float | None = None) -> None:
+        self._progress(Progress(phase, fraction))
+
+    @property
+    def launched(self) -> bool:
+        return self._g is not None
 
     # -- launch and inspection ----------------------------------------------------
     def start(self) -> None:
@@ -202,7 +121,7 @@ class GuestSession:
             else:
                 g.add_drive_opts(self.facts.path, format=self.facts.format, readonly=True)
 
-        self.g, self.accel = launch(add, self._notify,
+        self._g, self.accel = launch(add, self._notify,
                                     lambda f: self._progress(Progress("Starting the appliance", f)))
 
     def open(self, pull: str = "all") -> GuestReport:
@@ -213,10 +132,9 @@ class GuestSession:
         """
         timings: dict[str, float] = {}
         t0 = time.monotonic()
-        if self.g is None:
+        if self._g is None:
             self.start()
         timings["launch"] = time.monotonic() - t0
-        g = self.g
         notes: list[str] = []
         t = time.monotonic()
         self.volumes = self._volumes(notes)
@@ -235,19 +153,19 @@ class GuestSession:
             mounts.append(Mount(root.device, "/", root.fs))
             self._progress(Progress("Mounting file systems", None))
             t = time.monotonic()
-            fstab = self._read_small("/etc/fstab", 1 << 20)
+            fstab = self.read_small("/etc/fstab", 1 << 20)
             if fstab is not None:
                 mounts += self._mount_rest(fstab.decode("utf-8", "replace"), root.device, notes)
             timings["mount"] = time.monotonic() - t
             t = time.monotonic()
             if pull != "none":
-                self.pull(tree, notes)
+                pulling.pull_trees(self, tree, notes)
             timings["pull"] = time.monotonic() - t
             t = time.monotonic()
             if pull == "all":
                 self._progress(Progress("Reading home directories and the package database", None))
-                self.pull_homes(tree, notes)
-                self.pull_package_db(tree)
+                pulling.pull_homes(self, tree, notes)
+                pulling.pull_package_db(self, tree)
             timings["pull_security"] = time.monotonic() - t
             osf = detect(tree)
             if first is not None:
@@ -269,10 +187,10 @@ class GuestSession:
             vols.append(Volume(p.device, p.fs.kind, p.fs.uuid, p.fs.label, p.partuuid, p.name, p.number))
         if any(p.fs.kind == "lvm2" for p in self.facts.partitions):
             try:
-                for lv in self.g.lvs():
-                    fs = self._try(self.g.vfs_type, lv)
-                    vols.append(Volume(lv, fs or None, self._try(self.g.vfs_uuid, lv) or None,
-                                       self._try(self.g.vfs_label, lv) or None))
+                for lv in self._g.lvs():
+                    fs = self._try(self._g.vfs_type, lv)
+                    vols.append(Volume(lv, fs or None, self._try(self._g.vfs_uuid, lv) or None,
+                                       self._try(self._g.vfs_label, lv) or None))
             except RuntimeError as e:
                 notes.append(f"LVM volumes could not be listed: {e}")
         return vols
@@ -288,7 +206,7 @@ class GuestSession:
         """Unmount everything, flush to the image, drop the guest's caches, and mount the same again read-only,
         so that what is read next comes from the disk as written (by this appliance, or by another machine
         that used the disk meanwhile)."""
-        g = self.g
+        g = self._g
         g.umount_all()
         g.sync()
         for device in dict.fromkeys([*(m.device for m in mounts), *g.list_devices()]):
@@ -314,14 +232,14 @@ class GuestSession:
         err = None
         for opt in options:
             try:
-                self.g.mount_options(opt, device, mountpoint)
+                self._g.mount_options(opt, device, mountpoint)
                 return None
             except RuntimeError as e:
                 err = str(e)
         return err
 
     def _find_root(self, notes: list[str]) -> Volume | None:
-        g = self.g
+        g = self._g
         cands = [v for v in self.volumes if v.fs in ROOT_CANDIDATE_FS]
         sizes = {p.device: p.size for p in self.facts.partitions}
         cands.sort(key=lambda v: -sizes.get(v.device, 1 << 62))  # LVs first: size unknown, usually the root
@@ -350,9 +268,9 @@ class GuestSession:
                 mounts.append(Mount(vol.device, entry.mountpoint, vol.fs))
         return mounts
 
-    def _read_small(self, path: str, limit: int) -> bytes | None:
+    def read_small(self, path: str, limit: int) -> bytes | None:
         """One small file. pread answers in one message; read_file streams and costs ~0.2 s under TCG."""
-        g = self.g
+        g = self._g
         try:
             if not g.is_file(path, followsymlinks=True):
                 return None
@@ -369,139 +287,15 @@ class GuestSession:
         except RuntimeError:
             return None
 
-    # -- pulling -------------------------------------------------------------------
+    # -- pulling (policy in image/pull.py) ---------------------------------------------------------
     def pull(self, tree: GuestTree, notes: list[str], trees=None, files=None, probes=None) -> None:
-        """Bulk-copy the listed trees (tar_out), small files and probes into tree."""
-        g = self.g
-        trees = TREE_PULLS if trees is None else trees
-        files = FILE_PULLS if files is None else files
-        probes = PROBES if probes is None else probes
-        for name, target in zip(TOP_LINKS, g.readlinklist("/", TOP_LINKS)):
-            if target:
-                tree.add_link("/" + name, target)
-        seen = set()
-        with tempfile.TemporaryDirectory(prefix="wb-pull-") as tmp:
-            for i, (path, excludes) in enumerate(trees):
-                real = self._try(g.realpath, path)
-                if not real or real in seen or not self._try(g.is_dir, real):
-                    continue
-                seen.add(real)
-                self._progress(Progress(f"Reading {path}", (i + 1) / (len(trees) + 1)))
-                self._tar_into(tree, real, os.path.join(tmp, f"pull{i}.tar"), excludes, notes)
-        for path in files:
-            real = self._try(g.realpath, path)
-            if real and not tree.is_file(real):
-                data = self._read_small(real, tree.max_file)
-                if data is not None:
-                    tree.add_file(real, data)
-        by_dir: dict[str, list[str]] = {}
-        for p in probes:
-            d, _, name = p.rpartition("/")
-            by_dir.setdefault(d or "/", []).append(name)
-        for d, names in by_dir.items():
-            real = self._try(g.realpath, d)
-            if not real:
-                continue
-            stats = self._try(g.lstatnslist, real, names) or []
-            links = self._try(g.readlinklist, real, names) or []
-            for name, st, link in zip(names, stats, links + [""] * len(names)):
-                if st["st_ino"] == -1:
-                    continue
-                path = f"{real.rstrip('/')}/{name}"
-                if tree.node(path, follow=False) is not None:
-                    continue
-                kind = mode_kind(st["st_mode"])
-                tree.add(Node(path, kind, st["st_mode"] & 0o7777, st["st_uid"], st["st_gid"],
-                              st["st_size"], None, link or None))
-
-    def home_dirs(self, tree: GuestTree) -> list[str]:
-        """Real paths of /root, the accounts' homes and /home/*, system directories left out."""
-        from workbench.accounts import parse_accounts
-
-        accounts, _ = parse_accounts(tree)
-        cands = ["/root"] + [a.home for a in accounts
-                             if a.home and (a.uid == 0 or (a.uid is not None and 1000 <= a.uid < 65534) or a.can_login)]
-        if self._try(self.g.is_dir, "/home"):
-            cands += [f"/home/{n}" for n in (self._try(self.g.ls, "/home") or [])]
-        out = []
-        for c in cands:
-            real = self._try(self.g.realpath, c)
-            if real and real not in out and real not in SYSTEM_DIRS and self._try(self.g.is_dir, real):
-                out.append(real)
-        return out
-
-    def pull_homes(self, tree: GuestTree, notes: list[str]) -> None:
-        """Small files of each home directory: list, stat per directory, then one tar without the big ones."""
-        g = self.g
-        with tempfile.TemporaryDirectory(prefix="wb-pull-") as tmp:
-            for n, home in enumerate(self.home_dirs(tree)):
-                listing = os.path.join(tmp, f"find{n}")
-                try:
-                    g.find0(home, listing)
-                except RuntimeError as e:
-                    notes.append(f"{home} could not be listed: {_short(e)}")
-                    continue
-                with open(listing, "rb") as f:
-                    names = [x.decode("utf-8", "surrogateescape") for x in f.read().split(b"\0") if x]
-                if len(names) > HOME_MAX_ENTRIES:
-                    notes.append(f"{home} holds {len(names)} entries; only its .ssh directory was read")
-                    if self._try(g.is_dir, f"{home}/.ssh"):
-                        self.pull(tree, notes, trees=[(f"{home}/.ssh", [])], files=[], probes=[])
-                    continue
-                self._tar_into(tree, home, os.path.join(tmp, f"home{n}.tar"), self._big_files(home, names), notes)
-
-    def _tar_into(self, tree: GuestTree, directory: str, out: str, excludes: list[str], notes: list[str]) -> None:
-        """One bulk transfer: directory (minus excludes) through a tar file into the tree."""
-        try:
-            self.g.tar_out(directory, out, numericowner=True, excludes=excludes)
-        except RuntimeError as e:
-            notes.append(f"{directory} could not be read from the guest: {_short(e)}")
-            return
-        with open(out, "rb") as f:
-            tree.add_tar(f, directory)
-        os.unlink(out)
-
-    def _big_files(self, home: str, names: list[str]) -> list[str]:
-        """tar --exclude patterns for every entry over HOME_FILE_MAX (and special files)."""
-        by_dir: dict[str, list[str]] = {}
-        for rel in names:
-            d, _, base = rel.rpartition("/")
-            by_dir.setdefault(d, []).append(base)
-        excludes = []
-        for d, bases in by_dir.items():
-            path = f"{home}/{d}" if d else home
-            for i in range(0, len(bases), 1000):
-                chunk = bases[i:i + 1000]
-                stats = self._try(self.g.lstatnslist, path, chunk) or []
-                for base, st in zip(chunk, stats):
-                    mode = st["st_mode"]
-                    big = (mode & 0o170000) == 0o100000 and st["st_size"] > HOME_FILE_MAX
-                    special = (mode & 0o170000) not in (0o100000, 0o040000, 0o120000)
-                    if big or special:
-                        rel = f"{d}/{base}" if d else base
-                        excludes.append("./" + re.sub(r"([*?\[\]\\])", r"\\\1", rel))
-        return excludes
-
-    def pull_package_db(self, tree: GuestTree) -> None:
-        for family in PACKAGE_DB_PULLS:
-            got = False
-            for path, limit in family:
-                real = self._try(self.g.realpath, path)
-                if real is None or tree.is_file(real):
-                    continue
-                data = self._read_small(real, limit)
-                if data is not None:
-                    tree.add_file(real, data)
-                    if real != path:
-                        tree.add_link(path, real)
-                    got = True
-            if got:
-                return
+        """Bulk-copy the listed trees (tar_out), small files and probes into tree (defaults: the checks' set)."""
+        pulling.pull_trees(self, tree, notes, trees, files, probes)
 
     # -- trial write -------------------------------------------------------------------
     def _trial_write(self, part: Partition) -> TrialWrite:
         """Mount the first partition read-write on the overlay and write where the platform will."""
-        g = self.g
+        g = self._g
         self._progress(Progress("Trial write to the first partition", None))
         if not part.fs.is_filesystem:
             return TrialWrite(None, "the first partition holds no file system to write to")

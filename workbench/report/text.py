@@ -1,4 +1,4 @@
-"""Renderings of a review: terminal text (colour on a tty) and the check JSON."""
+"""Terminal text of a review, a simulation, an injection and a rehearsal (colour on a tty); the check JSON."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.text import Text
 
 from workbench.checks import AREAS
+from workbench.report.diff import unified_diff
+from workbench.report.style import ACTION_STYLE, STATUS_LABEL, STATUS_STYLE
+from workbench.report.verdict import verdict
 from workbench.review import Review
 from workbench.units import human_size, printable
-
-STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
-STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
 
 
 def to_json_text(review: Review) -> str:
@@ -82,31 +82,15 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
     summary = Text("Result: ")
     summary.append(f"{c['fail']} failed", style="bold red" if c["fail"] else "")
     summary.append(f", {c['warn']} warnings, {c['pass']} passed, {c['skip']} skipped")
+    if c.get("error"):
+        summary.append(f", {c['error']} could not finish", style="bold magenta")
     console.print(summary)
 
 
 def summary_line(review: Review) -> str:
-    from workbench.document import verdict
-
     c = review.counts()
     return (f"{review.facts.path}: {verdict(review)} ({c['fail']} failed, {c['warn']} warnings, {c['pass']} passed, "
             f"{c['skip']} skipped)")
-
-
-ACTION_STYLE = {"create": "green", "modify": "yellow", "delete": "red"}
-
-
-def unified_diff(change) -> list[str]:
-    """A unified diff of one change, passwords masked."""
-    import difflib
-
-    from workbench.simulate import mask
-
-    before = (mask(change.path, change.before) or "").splitlines(keepends=True)
-    after = (mask(change.path, change.after) or "").splitlines(keepends=True)
-    src = "/dev/null" if change.action == "create" else "a" + change.path
-    dst = "/dev/null" if change.action == "delete" else "b" + change.path
-    return [ln if ln.endswith("\n") else ln + "\n" for ln in difflib.unified_diff(before, after, src, dst)]
 
 
 def print_changeset(cs, out: TextIO | None = None, color: bool | None = None, diff: bool = False) -> None:

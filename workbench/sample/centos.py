@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from workbench import crypt
-from workbench.image.build import BuildError, Disk, Part, Tree, build, new_uuid, rpm_database
+from workbench.sample.build import BuildError, Disk, Part, Tree, build, new_uuid
+from workbench.sample.rpmdb import rpm_database
 from workbench.units import GiB
 
 BOOT_UUID = "9b2c3a4e-7f1d-4c6b-8a2e-5d0f1e2a3b4c"

@@ -20,7 +20,8 @@ class JourneyBar(Widget):
         self.current = current
 
     def render(self) -> Text:
-        steps = self.app.journey() if hasattr(self.app, "journey") else []
+        state = getattr(self.app, "state", None)
+        steps = state.steps() if state is not None else []
         t = Text(no_wrap=True, overflow="ellipsis")
         for n, s in enumerate(steps, 1):
             here = s.key == self.current

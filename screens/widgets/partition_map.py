@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from workbench.checks.limits import accepted_first
 from workbench.image.preflight import ImageFacts
 from workbench.units import human_size, printable
 
@@ -16,7 +17,6 @@ FIRST_REJECTED = "#c62828"
 OTHERS = ("#1e5f8c", "#37474f")
 GAP = "#212121"
 MIN_BLOCK = 3
-ACCEPTED = {"fat32", "ext2", "ext3", "ext4", "ufs1", "ufs2"}
 
 
 def allocate(sizes: list[int], width: int, minimum: int = MIN_BLOCK) -> list[int]:
@@ -92,7 +92,7 @@ class PartitionMap(Widget):
                 bottom.append(_fit("no partition table", w), style=f"white on {FIRST_REJECTED}")
                 continue
             if p is first:
-                ok = p.filesystem in ACCEPTED and not p.is_bios_boot
+                ok = accepted_first(p)
                 colour = FIRST_OK if ok else FIRST_REJECTED
             else:
                 colour = OTHERS[others % 2]

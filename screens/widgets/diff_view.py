@@ -1,0 +1,20 @@
+"""A change shown as a coloured unified diff (passwords masked; image text made printable)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from workbench.report.diff import unified_diff
+from workbench.units import printable
+
+
+def diff_text(change) -> Text:
+    t = Text()
+    for line in unified_diff(change):
+        line = printable(line.rstrip("\n"), 2000)
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else \
+            "cyan" if line.startswith("@@") else "dim"
+        t.append(line + "\n", style=style)
+    if not t:
+        t.append("(no text to compare: " + change.kind + ")", style="dim")
+    return t

@@ -1,0 +1,146 @@
+"""Fixes for failing checks, as file changes the simulation and inject screens preview and apply.
+
+A check offers a fix id with its targets (accounts, paths, service enablements);
+build_fixes merges the offers of all results and computes each fix's changes
+from the pulled guest tree. Each fix is registered with @register_fix next to its builder,
+in the module of its area. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from workbench.image.tree import GuestTree
+
+
+@dataclass
+class FileChange:
+    path: str
+    action: str  # create | modify | delete
+    before: str | None
+    after: str | None
+    kind: str = "file"  # file | link
+    mode: int | None = None  # for created files
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "action": self.action, "kind": self.kind, "before": self.before,
+                "after": self.after}
+
+
+@dataclass
+class Fix:
+    id: str
+    title: str
+    checks: list[str]
+    targets: list[str]
+    changes: list[FileChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self, with_text: bool = False) -> dict:
+        return {"id": self.id, "title": self.title, "checks": self.checks, "targets": self.targets,
+                "changes": [c.to_json() if with_text else {"path": c.path, "action": c.action} for c in self.changes],
+                "notes": self.notes}
+
+
+class View:
+    """The guest tree as the fixes applied so far have left it (reads only; nothing is written)."""
+
+    def __init__(self, tree: GuestTree) -> None:
+        self.tree = tree
+        self.texts: dict[str, str | None] = {}  # path -> new text, None when deleted
+        self.modes: dict[str, int] = {}
+
+    def read_text(self, path: str, limit: int | None = None) -> str | None:
+        if path in self.texts:
+            text = self.texts[path]
+            return text if text is None or limit is None else text[:limit]
+        return self.tree.read_text(path, limit)
+
+    def node(self, path: str, follow: bool = True):
+        if path in self.texts and self.texts[path] is None:
+            return None
+        return self.tree.node(path, follow=follow)
+
+    def record(self, change: "FileChange") -> None:
+        self.texts[change.path] = change.after if change.action != "delete" else None
+        if change.mode is not None:
+            self.modes[change.path] = change.mode
+
+    def __getattr__(self, name):  # listdir, exists, resolve...: as the image has them
+        return getattr(self.tree, name)
+
+
+@dataclass(frozen=True)
+class FixSpec:
+    id: str
+    title: str
+    build: Callable[[Fix, "View"], None]
+
+
+REGISTRY: dict[str, FixSpec] = {}
+
+
+def register_fix(id: str, title: str):
+    """Register a builder `(fix, view) -> None` that appends the fix's FileChanges; ids are unique."""
+    def deco(func):
+        if id in REGISTRY:
+            raise RuntimeError(f"fix id {id} is registered twice")
+        REGISTRY[id] = FixSpec(id, title, func)
+        return func
+    return deco
+
+
+def _load() -> None:
+    from workbench.fixes import accounts, ssh, services  # noqa: F401
+
+
+def known_fixes() -> dict[str, FixSpec]:
+    """Every fix the workbench can make, by id, in registration order."""
+    _load()
+    return dict(REGISTRY)
+
+
+def build_fixes(results, tree: GuestTree | None) -> list[Fix]:
+    """One Fix per offered fix id, each computed on the image as it is (for preview and choice)."""
+    if tree is None:
+        return []
+    merged: dict[str, Fix] = {}
+    for r in results:
+        if r.status not in ("fail", "warn"):
+            continue
+        for fix_id, targets in r.offers.items():
+            known = known_fixes()[fix_id]  # a check offering an unknown fix is a bug: KeyError
+            fix = merged.setdefault(fix_id, Fix(fix_id, known.title, [], []))
+            fix.checks.append(r.id)
+            fix.targets += [t for t in targets if t not in fix.targets]
+    for f in merged.values():
+        REGISTRY[f.id].build(f, View(tree))
+    return list(merged.values())
+
+
+def combined_changes(fixes: list[Fix], tree: GuestTree) -> list[FileChange]:
+    """The chosen fixes applied one after another: one change per path, from the original to the end."""
+    view = View(tree)
+    order: list[str] = []
+    for chosen in fixes:
+        again = Fix(chosen.id, chosen.title, chosen.checks, chosen.targets)
+        known_fixes()[chosen.id].build(again, view)
+        for ch in again.changes:
+            view.record(ch)
+            if ch.path not in order:
+                order.append(ch.path)
+    out = []
+    for path in order:
+        node = tree.node(path, follow=False)
+        before = tree.read_text(path) if node is not None and node.kind == "file" else (
+            f"-> {node.target}" if node is not None and node.kind == "link" else None)
+        after = view.texts[path]
+        kind = "link" if (node is not None and node.kind == "link") or (after or "").startswith("-> ") else "file"
+        if node is None and after is None:
+            continue
+        action = "delete" if after is None else ("create" if node is None else "modify")
+        out.append(FileChange(path, action, before, after, kind, view.modes.get(path)))
+    return out
+
+

@@ -1,0 +1,47 @@
+"""What a rehearsal found: the real changes, the simulated ones, and how they differ."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workbench.errors import WorkbenchError
+from workbench.simulate import ChangeSet
+
+SCHEMA = "workbench.rehearse/1"
+STOPPED = "the rehearsal was stopped before it finished; nothing of it was kept"
+
+
+class RehearsalError(WorkbenchError):
+    """The rehearsal boot could not be done (exit 2)."""
+
+
+@dataclass
+class RehearsalResult:
+    real: ChangeSet
+    simulated: ChangeSet
+    mismatches: list[str]
+    os_conf_removed: bool
+    parser_finished: bool
+    parser_log: str
+    console_tail: list[str]
+    hostname_seen: str | None
+    accel: str
+    boot_seconds: float
+    notes: list[str] = field(default_factory=list)
+    boot: str = "kernel"  # "bootloader" (the image's own) or "kernel" (direct kernel boot)
+
+    @property
+    def matches_simulation(self) -> bool:
+        return not self.mismatches
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.matches_simulation and self.parser_finished and self.os_conf_removed else 1
+
+    def to_json(self) -> dict:
+        return {"schema": SCHEMA, "matches_simulation": self.matches_simulation, "mismatches": self.mismatches,
+                "os_conf_removed": self.os_conf_removed, "parser_finished": self.parser_finished,
+                "hostname_seen": self.hostname_seen, "accel": self.accel, "boot": self.boot,
+                "boot_seconds": round(self.boot_seconds, 1),
+                "real": self.real.to_json(), "simulation": self.simulated.to_json(), "parser_log": self.parser_log,
+                "console_tail": self.console_tail, "notes": self.notes}
