@@ -40,6 +40,7 @@ from workbench.image.session import GuestReport, GuestSession, Progress
 from workbench.review import Review
 from workbench.simulate import simulate_image
 from workbench.state import ReviewState
+from workbench.text import printable
 
 # (facts, progress callback, notify callback) -> (report, session kept open or None)
 GuestOpener = Callable[[ImageFacts, Callable[[Progress], None], Callable[[str], None]],
@@ -110,7 +111,7 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
     # -- workers: thin wrappers over the core ---------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
     def run_preflight(self) -> None:
-        self.post_message(FactsReady(preflight(self.path)))
+        self.post_message(FactsReady(preflight(self.path, bool(self.state.options.get("allow_backing")))))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="guest")
     def run_guest(self, facts: ImageFacts) -> None:
@@ -298,6 +299,12 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
                 st.review.run()
             self._refresh_screens()
             self.push_screen(ErrorModal("The guest could not be read", text))
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification is plain text (it may carry a path or a message from the image): never markup."""
+        super().notify(printable(message, 600), title=printable(title, 100), severity=severity, timeout=timeout,
+                       markup=False)
 
     # -- actions -------------------------------------------------------------------
     def action_help(self) -> None:

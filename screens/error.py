@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from workbench.units import printable
+from workbench.text import printable
 
 
 class ErrorModal(ModalScreen[bool]):

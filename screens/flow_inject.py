@@ -23,7 +23,8 @@ class InjectFlow:
         result = inject(self.path, output, output is None, False, st.effective_flavor(), st.custom_script,
                         tuple(fix_ids), osconf_text,
                         progress=lambda p: self.post_message(InjectProgress(p.phase)),
-                        notify=lambda t: self.post_message(Notice(t)))
+                        notify=lambda t: self.post_message(Notice(t)),
+                        allow_backing=bool(st.options.get("allow_backing")))
         self.post_message(InjectDone(result))
 
     # -- report ----------------------------------------------------------------------------------------

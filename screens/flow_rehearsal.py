@@ -21,7 +21,8 @@ class RehearsalFlow:
                           progress=lambda p: self.post_message(RehearsalProgress(p.phase)),
                           console=lambda line: self.post_message(ConsoleLine(line)),
                           notify=lambda t: self.post_message(Notice(t)),
-                          cancel=get_current_worker().cancelled_event)
+                          cancel=get_current_worker().cancelled_event,
+                          allow_backing=bool(self.state.options.get("allow_backing")))
         self.post_message(RehearsalDone(result))
 
     # -- rehearsal ---------------------------------------------------------------------------------

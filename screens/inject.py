@@ -15,7 +15,7 @@ from screens.widgets.diff_view import diff_text
 from screens.widgets.journey import JourneyBar
 from screens.widgets.result_table import ResultTable
 from workbench.report.style import ACTION_STYLE
-from workbench.units import printable
+from workbench.text import printable
 
 
 def default_output(path: str) -> str:
@@ -117,14 +117,14 @@ class InjectScreen(Screen):
     def _show(self, key: str | None) -> None:
         ch = self._changes.get(key)
         if ch is not None:
-            self.query_one("#inj-diff-box").border_title = f"{ch.action} {printable(ch.path, 80)}"
+            self.query_one("#inj-diff-box").border_title = Text(f"{ch.action} {printable(ch.path, 80)}")
             self.query_one("#inj-diff", Static).update(diff_text(ch))
 
     def show_progress(self, phase: str | None) -> None:
         row = self.query_one("#inj-progress-row")
         row.display = bool(phase)
         if phase:
-            self.query_one("#inj-progress-label", Label).update(printable(phase, 100))
+            self.query_one("#inj-progress-label", Label).update(Text(printable(phase, 100)))
 
     def show_result(self, result, error: str | None) -> None:
         box = self.query_one("#inj-result", Static)

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from workbench.units import printable
+from workbench.text import printable
 
 
 class PathModal(ModalScreen[str | None]):

@@ -15,7 +15,7 @@ from screens.modals import ConfirmModal, PathModal
 from screens.widgets.journey import JourneyBar
 from workbench import osconf
 from workbench.simulate import mask
-from workbench.units import printable
+from workbench.text import printable
 
 # (os.conf key, label, placeholder)
 COMMON = [("hostname", "Host name", "iZ23r29djmjZ"), ("password", "Root password", "typed here, stored base64")]

@@ -16,7 +16,8 @@ from screens.widgets.result_table import ResultTable
 from workbench.checks import CheckResult
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestReport, Progress
-from workbench.units import human_size, printable
+from workbench.units import human_size
+from workbench.text import printable
 
 
 class OverviewScreen(Screen):

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Header, Input, Label, Static
 
 from screens.widgets.journey import JourneyBar
 from workbench.report.verdict import verdict
-from workbench.units import printable
+from workbench.text import printable
 
 
 def default_report(path: str) -> str:

@@ -16,7 +16,7 @@ from screens.widgets.result_table import ResultTable
 from workbench.checks import AREAS, CheckResult
 from workbench.fixes import Fix
 from workbench.report.style import ACTION_STYLE
-from workbench.units import printable
+from workbench.text import printable
 
 
 class SecurityScreen(Screen):

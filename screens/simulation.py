@@ -16,7 +16,7 @@ from screens.widgets.result_table import ResultTable
 from workbench.parsers import FLAVORS
 from workbench.report.style import ACTION_STYLE
 from workbench.simulate import mask
-from workbench.units import printable
+from workbench.text import printable
 
 AUTO = "auto"
 CUSTOM = "custom"
@@ -174,7 +174,7 @@ class SimulationScreen(Screen):
         if ch is None:
             box.update("")
             return
-        self.query_one("#sim-diff-box").border_title = f"{ch.action} {printable(ch.path, 80)}"
+        self.query_one("#sim-diff-box").border_title = Text(f"{ch.action} {printable(ch.path, 80)}")
         box.update(diff_text(ch))
 
     def on_select_changed(self, event: Select.Changed) -> None:

@@ -110,7 +110,7 @@ def parse_accounts(tree: GuestTree) -> tuple[list[Account], list[str]]:
     shadow_text = tree.read_text("/etc/shadow", MAX_READ)
     shadow: dict[str, list[str]] = {}
     if shadow_text is not None:
-        for n, line in enumerate(shadow_text.splitlines()[:MAX_LINES], 1):
+        for n, line in enumerate(shadow_text.splitlines(), 1):
             if not line.strip() or line.startswith("#"):
                 continue
             f = line.split(":")
@@ -123,7 +123,7 @@ def parse_accounts(tree: GuestTree) -> tuple[list[Account], list[str]]:
             shadow[f[0]] = f
     accounts: list[Account] = []
     seen: set[str] = set()
-    for n, line in enumerate(passwd.splitlines()[:MAX_LINES], 1):
+    for n, line in enumerate(passwd.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         f = line.split(":")

@@ -11,6 +11,7 @@ import sys
 
 from workbench import __version__, commands
 from workbench.errors import UsageError, WorkbenchError
+from workbench.interrupt import exit_code, raise_terminated
 from workbench.parsers import FLAVORS
 
 FLAVOR_NAMES = tuple(FLAVORS)
@@ -19,6 +20,12 @@ FLAVOR_NAMES = tuple(FLAVORS)
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one sentence, exit 2
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _allow_backing(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-backing", action="store_true",
+                   help="read an image that is an overlay on local backing files (each named in the output); "
+                        "without it such an image is refused, as is any that names a protocol or an external file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     c.add_argument("--advisories", action="append", default=[], metavar="DIR",
                    help="also compare packages with the OSV advisories in DIR (repeatable; e.g. a distro feed)")
+    _allow_backing(c)
 
     o = sub.add_parser("osconf", help="validate or render an os.conf")
     osub = o.add_subparsers(dest="osconf_command", parser_class=_Parser)
@@ -49,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--flavor", choices=sorted(FLAVOR_NAMES), help="parser flavour (default: the image's network stack)")
     g.add_argument("--script", metavar="FILE", help="run this parser script instead of the workbench's own")
     sm.add_argument("--format", choices=("text", "json", "diff"), default="text")
+    _allow_backing(sm)
 
     rh = sub.add_parser("rehearse", help="boot a throwaway copy with the os.conf and compare with the simulation")
     rh.add_argument("image")
@@ -61,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="boot by the image's own bootloader or directly with its kernel (auto: the bootloader when "
                          "it has one that puts the console on ttyS0)")
     rh.add_argument("--format", choices=("text", "json"), default="text")
+    _allow_backing(rh)
 
     rp = sub.add_parser("report", help="the whole review as a document (Markdown, HTML or JSON)")
     rp.add_argument("image")
@@ -69,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--fix", action="append", default=[], metavar="ID", help="fixes to include in the plan")
     rp.add_argument("--advisories", action="append", default=[], metavar="DIR")
     rp.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    _allow_backing(rp)
 
     inj = sub.add_parser("inject", help="install the parser (and chosen fixes) into a new image, or in place")
     inj.add_argument("image")
@@ -87,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="format of OUT (default: the source's)")
     inj.add_argument("--plan", action="store_true", help="only show what would be written")
     inj.add_argument("--format", choices=("text", "json"), default="text")
+    _allow_backing(inj)
 
     un = sub.add_parser("uninject", help="remove what inject wrote (as its manifest lists)")
     un.add_argument("image")
@@ -95,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--in-place", action="store_true")
     un.add_argument("--yes", action="store_true")
     un.add_argument("--force", action="store_true")
+    _allow_backing(un)
 
     d = sub.add_parser("demo", help="build the sample image (CentOS 7-like, with deliberate findings)")
     d.add_argument("path", nargs="?", default="sample.qcow2", help="where to write it (default sample.qcow2)")
@@ -106,28 +119,24 @@ def cmd_tui(argv: list[str]) -> int:
     p = _Parser(prog="workbench", description="Open the workbench on IMAGE.")
     p.add_argument("image")
     p.add_argument("--advisories", action="append", default=[], metavar="DIR")
+    _allow_backing(p)
     args = p.parse_args(argv)
     advisories = commands.advisory_dirs(args.advisories)
     from workbench.image.preflight import preflight
 
-    facts = preflight(args.image)  # bad input: one sentence and exit 2, before the screen takes over
+    facts = preflight(args.image, args.allow_backing)  # bad input: one sentence and exit 2, before the TUI starts
     from screens.app import make_app  # the one place the core reaches the UI
 
-    app = make_app(args.image, facts, options={"advisories": advisories})
+    app = make_app(args.image, facts, options={"advisories": advisories, "allow_backing": args.allow_backing})
     app.run()
     return app.return_code or 0
-
-
-def _terminate(signum, frame):
-    """SIGTERM unwinds like ^C, so that partial outputs are removed on the way out."""
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     import signal
 
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, raise_terminated)  # unwinds like ^C: partial outputs are removed on the way out
     try:
         if argv and not argv[0].startswith("-") and argv[0] not in commands.COMMANDS:
             return cmd_tui(argv)
@@ -139,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as e:
         print(str(e) if str(e).startswith("workbench") else f"workbench: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("workbench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        code = exit_code(e)
+        print("workbench: terminated" if code == 143 else "workbench: interrupted", file=sys.stderr)
+        return code
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug or an unforeseen guest: still one sentence, never a traceback

@@ -37,7 +37,7 @@ def cmd_check(args) -> int:
     from workbench.report.text import print_text, to_json_text
     from workbench.review import review_image
 
-    options = {"advisories": advisory_dirs(args.advisories)}
+    options = {"advisories": advisory_dirs(args.advisories), "allow_backing": args.allow_backing}
     if len(args.image) > 1:
         return _check_batch(args, options)
     review = review_image(args.image[0], quick=args.quick, notify=stderr_notify, options=options)
@@ -86,7 +86,7 @@ def cmd_rehearse(args) -> int:
 
     from workbench.rehearse import rehearse
     from workbench.report.text import print_rehearsal
-    from workbench.units import printable
+    from workbench.text import printable
 
     conf = read_input(args.os_conf, "os.conf").decode("utf-8", "replace")
     script = read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
@@ -95,7 +95,7 @@ def cmd_rehearse(args) -> int:
     # the guest's console is untrusted: no control characters reach the operator's terminal
     live = (lambda line: print(f"  | {printable(line, 300)}", file=sys.stderr)) if sys.stderr.isatty() else None
     result = rehearse(args.image, conf, args.flavor, script, args.timeout, args.boot, console=live,
-                      notify=stderr_notify)
+                      notify=stderr_notify, allow_backing=args.allow_backing)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -115,7 +115,8 @@ def cmd_report(args) -> int:
         raise UsageError(f"--output {args.output}: the name must end in .md, .html or .json")
     check_output(args.output, args.force, source=args.image)  # before the review: bad input costs nothing
     conf = read_input(args.os_conf, "os.conf").decode("utf-8", "replace") if args.os_conf else None
-    doc = document.build(args.image, conf, tuple(args.fix), {"advisories": advisory_dirs(args.advisories)},
+    doc = document.build(args.image, conf, tuple(args.fix), {"advisories": advisory_dirs(args.advisories),
+                                                             "allow_backing": args.allow_backing},
                          notify=stderr_notify)
     write_text(args.output, document.render(doc, suffix), args.force)
     print(f"{args.output}: {verdict(doc.review)}")
@@ -186,10 +187,10 @@ def cmd_simulate(args) -> int:
 
     conf_bytes = read_input(args.os_conf, "os.conf")
     script = read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
+    facts = preflight(args.image, args.allow_backing)  # an image that cannot be opened: one sentence, first
     conf, problems = osconf.validate(conf_bytes)
     for p in problems:
         print(f"workbench: os.conf {p.line()}", file=sys.stderr)
-    facts = preflight(args.image)
     with GuestSession(facts, notify=stderr_notify) as session:
         report = session.open()
     cs = simulate_image(facts, report, conf_bytes.decode("utf-8", "replace"), args.flavor, script)
@@ -222,7 +223,8 @@ def cmd_inject(args) -> int:
             print(f"workbench: {p.phase}…", file=sys.stderr)
 
     result = inject(args.image, args.output, args.in_place, args.force, args.flavor, script, tuple(args.fix), conf,
-                    args.output_format, progress=progress, notify=stderr_notify, plan_only=args.plan)
+                    args.output_format, progress=progress, notify=stderr_notify, plan_only=args.plan,
+                    allow_backing=args.allow_backing)
     if args.format == "json":
         doc = {"schema": "workbench.inject-plan/1", **result.to_json()} if isinstance(result, InjectionPlan) \
             else result.to_json()
@@ -236,7 +238,8 @@ def cmd_uninject(args) -> int:
     from workbench.inject import uninject
 
     _where(args)
-    done = uninject(args.image, args.output, args.in_place, args.force, notify=stderr_notify)
+    done = uninject(args.image, args.output, args.in_place, args.force, notify=stderr_notify,
+                    allow_backing=args.allow_backing)
     print(f"{done['output']}: removed {len(done['removed'])} path(s), restored {len(done['restored'])}")
     for p in done["removed"]:
         print(f"  removed  {p}")

@@ -19,7 +19,7 @@ QUOTED = ("eth0_route", "eth1_route", "dns_nameserver")  # in double quotes, as 
 ALLOWED = re.compile(r"^[A-Za-z0-9.:/ =+_-]*$")
 ALLOWED_ROUTE = re.compile(r"^[A-Za-z0-9.:/ ;=+_-]*$")
 MAX_VALUE = 512
-MAX_LINES = 1000
+MAX_LINES = 200  # the parser reads this many lines and ignores the rest: one limit for both (parsers.build_script)
 SPECIALS = set("()`~!@#$%^&*-+=|{}[]:;'<>,.?/")
 MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -299,17 +299,29 @@ def parse_text(data: str | bytes) -> tuple[dict[str, str], list[Problem]]:
         text = data
     values: dict[str, str] = {}
     where: dict[str, int] = {}
+    # the grammar of the parser (assets/parsers/os-conf.sh.in, read_conf): every CR dropped, a line starting with #
+    # is a comment, the key is everything before the first = exactly as written, one pair of double quotes around
+    # the value is dropped; only the first MAX_LINES lines are read
+    if text.startswith("\ufeff"):
+        problems.append(Problem("os.conf", "starts with a UTF-8 byte-order mark, which the parser would read as part "
+                                           "of the first key (so it would ignore that line); save it without one"))
+        text = text[1:]
     lines = text.split("\n")
-    if len(lines) > MAX_LINES:
-        problems.append(Problem("os.conf", f"has more than {MAX_LINES} lines"))
-    for n, line in enumerate(lines[:MAX_LINES], 1):
-        line = line.rstrip("\r")
+    for n, line in enumerate(lines, 1):
+        line = line.replace("\r", "")
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        if n > MAX_LINES:
+            problems.append(Problem(f"line {n}", f"is past the {MAX_LINES} lines the parser reads, so it would be "
+                                                 "ignored"))
+            continue
         key, sep, value = line.partition("=")
-        key = key.strip()
         if not sep:
             problems.append(Problem(f"line {n}", "is not key=value"))
+            continue
+        if key != key.strip() and key.strip() in KEYS:
+            problems.append(Problem(key.strip(), f"has spaces around it (line {n}); the parser reads the key exactly "
+                                                 "as written and would ignore this line"))
             continue
         if key not in KEYS:
             shown = key if re.match(r"^[A-Za-z0-9_.-]{1,40}$", key) else repr(key[:40])

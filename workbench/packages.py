@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass, field
 
 from workbench.image.tree import GuestTree
-from workbench.rpmdb import RpmDbError, read_bdb, read_sqlite
+from workbench.rpmdb import MAX_PACKAGES, RpmDbError, read_bdb, read_sqlite
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 APK_DBS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
 RPM_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
-MAX_PACKAGES = 100_000
+RPM_FILES = ("rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages", "Packages.db")
+PACKAGE_DBS = (DPKG_STATUS, *APK_DBS, *(f"{d}/{n}" for d in RPM_DIRS for n in RPM_FILES))
 # dpkg states in which the package's files are on disk (config-files and not-installed are not)
 FILES_PRESENT = {"installed", "half-configured", "unpacked", "half-installed", "triggers-awaited",
                  "triggers-pending"}
@@ -31,7 +32,8 @@ class PackageDb:
     manager: str | None
     path: str | None = None
     packages: list[Package] = field(default_factory=list)
-    problem: str | None = None  # why the database could not be read, if it could not
+    problem: str | None = None  # why the database (which exists) could not be read, if it could not
+    truncated: bool = False  # more than MAX_PACKAGES entries: the rest was not read
 
     def by_name(self) -> dict[str, list[Package]]:
         out: dict[str, list[Package]] = {}
@@ -43,6 +45,7 @@ class PackageDb:
 
 
 def parse_dpkg_status(text: str) -> list[Package]:
+    """Installed packages; at most MAX_PACKAGES (the caller compares the count to tell truncation)."""
     out: list[Package] = []
     fields: dict[str, str] = {}
 
@@ -98,19 +101,30 @@ def _rpm_packages(headers) -> list[Package]:
     return out
 
 
+def _why(tree: GuestTree, path: str) -> str:
+    real = tree.resolve(path) or path
+    return tree.unread.get(real) or "its content was not read"
+
+
+def _counted(db: PackageDb) -> PackageDb:
+    db.truncated = len(db.packages) >= MAX_PACKAGES
+    return db
+
+
 def installed_packages(tree: GuestTree) -> PackageDb:
-    """The first database found, dpkg then apk then rpm. Skipped reasons are kept, not raised."""
+    """The first database found, dpkg then apk then rpm. A database that exists but cannot be read, or is
+    truncated, says so (problem, truncated): the caller must not take it as "nothing installed"."""
     if tree.exists(DPKG_STATUS):
         text = tree.read_text(DPKG_STATUS)
         if text is None:
-            return PackageDb("dpkg", DPKG_STATUS, problem=f"{DPKG_STATUS} is too large to read")
-        return PackageDb("dpkg", DPKG_STATUS, parse_dpkg_status(text))
+            return PackageDb("dpkg", DPKG_STATUS, problem=f"{DPKG_STATUS} could not be read ({_why(tree, DPKG_STATUS)})")
+        return _counted(PackageDb("dpkg", DPKG_STATUS, parse_dpkg_status(text)))
     for path in APK_DBS:
         if tree.exists(path):
             text = tree.read_text(path)
             if text is None:
-                return PackageDb("apk", path, problem=f"{path} is too large to read")
-            return PackageDb("apk", path, parse_apk_installed(text))
+                return PackageDb("apk", path, problem=f"{path} could not be read ({_why(tree, path)})")
+            return _counted(PackageDb("apk", path, parse_apk_installed(text)))
     for d in RPM_DIRS:
         for name, reader in (("rpmdb.sqlite", "sqlite"), ("Packages", "bdb"), ("Packages.db", "ndb")):
             path = f"{d}/{name}"
@@ -118,7 +132,7 @@ def installed_packages(tree: GuestTree) -> PackageDb:
                 continue
             data = tree.read_bytes(path)
             if data is None:
-                return PackageDb("rpm", path, problem=f"{path} is too large to read")
+                return PackageDb("rpm", path, problem=f"{path} could not be read ({_why(tree, path)})")
             try:
                 if reader == "sqlite":
                     headers = read_sqlite(data, tree.read_bytes(path + "-wal"))
@@ -129,5 +143,5 @@ def installed_packages(tree: GuestTree) -> PackageDb:
                                                           "supported yet")
             except RpmDbError as e:
                 return PackageDb("rpm", path, problem=f"{path}: {e}")
-            return PackageDb("rpm", path, _rpm_packages(headers))
+            return _counted(PackageDb("rpm", path, _rpm_packages(headers)))
     return PackageDb(None, problem="no package database was found (dpkg, apk or rpm)")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from workbench import __version__
 from workbench.image.osinfo import OsFacts
 from workbench.image.preflight import ImageFacts
+from workbench.osconf import MAX_LINES
 from workbench.paths import assets_dir
 
 FLAVORS = {
@@ -70,4 +71,4 @@ def build_script(flavor: str, first_uuid: str = "", first_label: str = "", init:
     return (template.replace("@@HEADER@@", header).replace("@@PORTAL@@", portal)
             .replace("@@NETWORK@@", network).replace("@@FLAVOR@@", flavor)
             .replace("@@VERSION@@", __version__).replace("@@FIRST_UUID@@", first_uuid)
-            .replace("@@FIRST_LABEL@@", first_label))
+            .replace("@@FIRST_LABEL@@", first_label).replace("@@MAX_LINES@@", str(MAX_LINES)))

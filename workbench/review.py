@@ -66,14 +66,15 @@ class Review:
         if self.guest is not None:
             doc["guest"] = {"accel": self.guest.accel, "root_device": self.guest.root_device,
                             "mounts": [{"device": m.device, "mountpoint": m.mountpoint} for m in self.guest.mounts],
-                            "notes": self.guest.notes}
+                            "notes": self.guest.notes, "injected": self.guest.injected,
+                            "not_read": [{"path": p, "why": w} for p, w in list(self.guest.tree.unread.items())[:200]]}
         return doc
 
 
 def review_image(path: str, quick: bool = False, progress: Callable[[Progress], None] | None = None,
                  notify: Callable[[str], None] | None = None, options: dict | None = None) -> Review:
     """The whole headless review. Raises WorkbenchError (one sentence) when the image cannot be opened."""
-    facts = preflight(path)
+    facts = preflight(path, allow_backing=bool((options or {}).get("allow_backing")))
     review = Review(facts, quick=quick, options=options or {})
     if not quick:
         with GuestSession(facts, progress, notify) as session:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import sqlite3
 import struct
 import tempfile
+import time
+
+from workbench.interrupt import deferred
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -18,7 +21,8 @@ TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM = 1000, 1
 WANTED = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM}
 MAX_INDEX = 100_000
 MAX_HEADER = 64 << 20
-MAX_PACKAGES = 100_000
+MAX_PACKAGES = 500_000  # more entries than this: the rest is not read, and the database counts as truncated
+SQLITE_SECONDS = 20  # a query that takes longer is stopped (a crafted database can loop)
 
 
 class RpmDbError(ValueError):
@@ -80,15 +84,38 @@ def read_sqlite(data: bytes, wal: bytes | None = None) -> list[RpmHeader]:
             with open(db + "-wal", "wb") as f:
                 f.write(wal)
         con = None
+        held = deferred()  # ^C and SIGTERM end the query at once (sqlite checks between steps), then are raised
         try:
-            con = sqlite3.connect(db)
+            held.__enter__()
+            con = _open_untrusted(db, lambda: held.got is not None)
+            kind = con.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
+            if kind is None or kind[0] != "table":
+                raise RpmDbError("the sqlite rpm database has no Packages table (it is "
+                                 f"{'missing' if kind is None else 'a ' + str(kind[0])[:20]}); it was not read")
             rows = con.execute("SELECT blob FROM Packages LIMIT ?", (MAX_PACKAGES,)).fetchall()
         except sqlite3.Error as e:
-            raise RpmDbError(f"the sqlite rpm database cannot be read ({e})") from None
+            if held.got is None:
+                why = "it took too long and was stopped" if "interrupt" in str(e).lower() else str(e)
+                raise RpmDbError(f"the sqlite rpm database cannot be read ({why})") from None
         finally:
             if con is not None:
                 con.close()
+            held.__exit__(None, None, None)
     return [h for (blob,) in rows if isinstance(blob, bytes) and (h := parse_header(blob))]
+
+
+def _open_untrusted(path: str, stop=None) -> sqlite3.Connection:
+    """A private copy of a database from the image, opened so that its schema cannot run anything and no query
+    runs for more than SQLITE_SECONDS; stop() returning true (a signal arrived) ends a query at once."""
+    con = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    deadline = time.monotonic() + SQLITE_SECONDS
+    con.set_progress_handler(lambda: 1 if time.monotonic() > deadline or (stop and stop()) else 0, 10_000)
+    for pragma in ("trusted_schema = OFF", "query_only = ON", "cell_size_check = ON", "mmap_size = 0"):
+        con.execute(f"PRAGMA {pragma}")
+    con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_HEADER + 16)
+    con.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 100)
+    con.setlimit(sqlite3.SQLITE_LIMIT_COMPOUND_SELECT, 16)
+    return con
 
 
 # -- Berkeley DB hash --------------------------------------------------------------------

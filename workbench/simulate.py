@@ -29,7 +29,12 @@ SCHEMA = "workbench.simulate/1"
 TIMEOUT = 20
 MATERIALIZE = ("/etc", "/var/lib", "/var/log", "/var/spool")  # guest trees copied into the sandbox
 SKIP = ("/var/lib/rpm/", "/var/lib/dpkg/", "/usr/lib/sysimage/", "/lib/apk/", "/var/lib/apk/")
-HOST_ETC = ("/etc/ld.so.cache", "/etc/alternatives", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+# What the host's dynamic loader and libc read from /etc: always the host's (or nothing), never the guest's,
+# so that no guest file can make a host binary load guest code (ld.so.preload) or read guest config as its own.
+HOST_ETC = ("/etc/ld.so.preload", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.nohwcap",
+            "/etc/localtime", "/etc/alternatives", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
+            "/etc/suid-debug")
+HOST_ETC_DIRS = ("/etc/ld.so.conf.d", "/etc/alternatives")
 STUB_COMMANDS = ("hostname", "blkid", "findfs", "mount", "umount", "ssh-keygen", "ip", "ifup", "ifdown", "systemctl",
                  "service", "nmcli", "netplan", "networkctl", "resolvectl", "udevadm", "restorecon", "rc-service",
                  "rc-update", "wicked", "chkconfig", "update-rc.d", "sysctl", "modprobe", "reboot", "shutdown",
@@ -137,8 +142,11 @@ def _resolve(state: dict[str, _Entry], path: str) -> str:
     return done
 
 
-def _write_tree(root: str, state: dict[str, _Entry]) -> dict[str, tuple]:
-    """Materialise state under root; returns the lstat fingerprint of every path written."""
+def _write_tree(root: str, state: dict[str, _Entry], executable: frozenset[str] = frozenset()) -> dict[str, tuple]:
+    """Materialise state under root; returns the lstat fingerprint of every path written.
+
+    The guest's files are data: none is left executable (a parser that runs one gets "permission denied"),
+    except the paths in executable (the parser itself)."""
     prints = {}
     for path in sorted(state):
         e = state[path]
@@ -154,7 +162,7 @@ def _write_tree(root: str, state: dict[str, _Entry]) -> dict[str, tuple]:
                 os.makedirs(os.path.dirname(host), exist_ok=True)
                 with open(host, "wb") as f:
                     f.write(e.data)
-                os.chmod(host, (e.mode & 0o777) | 0o600)
+                os.chmod(host, (e.mode & 0o777) | 0o600 if path in executable else (e.mode & 0o666) | 0o600)
         except OSError:
             continue
         st = os.lstat(host)
@@ -212,7 +220,7 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
         guest, first, record, stubs = (os.path.join(tmp, n) for n in ("guest", "first", "record", "stubs"))
         for d in (guest, first + "/aliyun_custom_image", record, stubs):
             os.makedirs(d)
-        prints = _write_tree(guest, state)
+        prints = _write_tree(guest, state, frozenset({parser_path}))
         first_state = {"/aliyun_custom_image": _Entry("dir", mode=0o755)}
         if osconf_text is not None:
             first_state[conf_rel] = _Entry("file", osconf_text.encode(), mode=0o644)
@@ -221,17 +229,15 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
         cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", *_host_layout(),
                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
                "--bind", guest + "/etc", "/etc", "--bind", guest + "/var", "/var"]
-        for host_file in HOST_ETC:
-            if os.path.exists(host_file):
-                cmd += ["--ro-bind", host_file, host_file]
+        cmd += _host_etc_binds(tmp)
         cmd += ["--bind", first, "/.wb-first"]
         if first_mountpoint:
             mp = first_mountpoint.rstrip("/")
             cmd += ["--bind", first + "/aliyun_custom_image", f"{mp}/aliyun_custom_image"]
         cmd += ["--ro-bind", stubs, "/usr/local/sbin", "--bind", record, "/.wb-record",
-                "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "--setenv", "WB_FIRST_UUID", first_uuid, "--setenv", "WB_FIRST_LABEL", first_label,
-                "--unsetenv", "LD_PRELOAD", "--chdir", "/"]
+                "--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--setenv", "LANG", "C", "--setenv", "HOME", "/root",
+                "--setenv", "WB_FIRST_UUID", first_uuid, "--setenv", "WB_FIRST_LABEL", first_label, "--chdir", "/"]
         # as init would start it: through its #! line (busybox mode: busybox's sh whatever the line says)
         cmd += ["/usr/local/sbin/sh", parser_path, action] if busybox else [parser_path, action]
         try:
@@ -252,6 +258,21 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
     changes.sort(key=lambda c: c.path)
     return ChangeSet(flavor, exit_code, changes, commands, output[-(64 << 10):], time.monotonic() - started,
                      first_dir)
+
+
+def _host_etc_binds(tmp: str) -> list[str]:
+    """bwrap arguments putting the host's loader and libc files over /etc, or an empty file or directory where
+    the host has none (the guest's are never materialised there)."""
+    empty_file, empty_dir = os.path.join(tmp, "empty"), os.path.join(tmp, "empty.d")
+    open(empty_file, "wb").close()
+    os.makedirs(empty_dir, exist_ok=True)
+    args = []
+    for path in HOST_ETC:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+        else:
+            args += ["--ro-bind", empty_dir if path in HOST_ETC_DIRS else empty_file, path]
+    return args
 
 
 def _host_path(path: str) -> bool:

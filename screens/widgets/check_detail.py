@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from workbench.checks import CheckResult
 from workbench.report.style import SEVERITY_STYLE, STATUS_CELL, STATUS_STYLE
-from workbench.units import printable
+from workbench.text import printable
 
 
 def status_text(status: str) -> Text:
@@ -35,7 +35,7 @@ class CheckDetail(Static):
         if r is None:
             self.update("")
             return
-        self.border_title = r.title
+        self.border_title = Text(r.title)
         t = Text()
         t.append_text(status_text(r.status))
         if self.with_severity:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from workbench.report.diff import unified_diff
-from workbench.units import printable
+from workbench.text import printable
 
 
 def diff_text(change) -> Text:

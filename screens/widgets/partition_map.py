@@ -9,7 +9,8 @@ from textual.widget import Widget
 
 from workbench.checks.limits import accepted_first
 from workbench.image.preflight import ImageFacts
-from workbench.units import human_size, printable
+from workbench.units import human_size
+from workbench.text import printable
 
 # The first partition is coloured by the verdict on it; the others alternate neutral shades.
 FIRST_OK = "#2e7d32"

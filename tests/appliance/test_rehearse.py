@@ -178,3 +178,29 @@ async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable,
     # a console line or progress the worker posted just before the cancel may arrive after the screens are gone
     app.on_console_line(ConsoleLine("late"))
     app.on_rehearsal_progress(RehearsalProgress("late"))
+
+
+def test_a_boot_that_fails_still_reports_what_it_saw(bootable, tmp_path):
+    """A kernel qemu cannot start: the rehearsal prints its JSON (booted false, the stage, the console tail), exit 1."""
+    import shutil
+
+    from workbench.image.preflight import preflight
+    from workbench.image.session import GuestSession
+
+    image = tmp_path / "broken.qcow2"
+    shutil.copyfile(bootable, image)
+    with GuestSession(preflight(str(image)), writable_path=str(image)) as s:
+        s.open(pull="none")
+        for kernel in s.glob("/boot/vmlinuz-*"):
+            s.write_file(kernel, b"not a kernel\n" * 100)
+        s.unmount_all()
+        s.sync()
+    conf = tmp_path / "os.conf"
+    conf.write_text(VPC)
+    proc = subprocess.run([sys.executable, "-m", "workbench", "rehearse", str(image), "--os-conf", str(conf),
+                           "--boot", "kernel", "--format", "json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["booted"] is False and doc["stage"] == "firmware" and doc["console_tail"]
+    assert any("could not boot" in n for n in doc["notes"])
+    assert not doc["parser_finished"]

@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from workbench.errors import ImageError
 from workbench.checks import REGISTRY, Context, all_checks, run_checks
 from workbench.image.preflight import preflight
 from workbench.image.session import GuestReport, TrialWrite
@@ -11,8 +12,8 @@ from workbench.image.tree import GuestTree
 from workbench.image.osinfo import OsFacts
 
 
-def statuses(path, guest=None):
-    facts = preflight(str(path))
+def statuses(path, guest=None, allow_backing=False):
+    facts = preflight(str(path), allow_backing=allow_backing)
     results = run_checks(Context(facts, guest=guest, quick=guest is None), area="limits")
     return {r.id: r for r in results}
 
@@ -84,8 +85,11 @@ def test_backing_file_fails_the_format_check(built, tmp_path):
     overlay = tmp_path / "overlay.qcow2"
     subprocess.run(["qemu-img", "create", "-f", "qcow2", "-F", "qcow2", "-b", str(built("sample")), str(overlay)],
                    check=True, capture_output=True)
-    r = statuses(overlay)["limit.image-format"]
+    with pytest.raises(ImageError, match="overlay on the backing file .*sample.qcow2; refused"):
+        statuses(overlay)  # an image must not make the workbench read another file unless the operator allows it
+    r = statuses(overlay, allow_backing=True)["limit.image-format"]
     assert r.status == "fail" and "backing file" in r.detail and "qemu-img convert" in r.fix
+    assert r.evidence[1] == f"backing file: {built('sample')}"
 
 
 def _report(trial: TrialWrite) -> GuestReport:

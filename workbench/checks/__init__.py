@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable
+from typing import Callable, Iterable, Union
 
 from workbench.image.preflight import ImageFacts
+from workbench.text import printable
 
 
 class Status(StrEnum):
@@ -73,6 +74,9 @@ class Context:
         return self.guest.os if self.guest is not None else None
 
 
+Reads = Union[tuple[str, ...], Callable[[Context], Iterable[str]]]
+
+
 @dataclass(frozen=True)
 class Check:
     id: str
@@ -81,6 +85,11 @@ class Check:
     severity: Severity
     needs_guest: bool
     func: Callable[["Check", Context], CheckResult]
+    reads: Reads = ()
+    """Guest paths (files or trees) the check decides from: if any of them was not read, it cannot pass."""
+
+    def read_paths(self, ctx: Context) -> list[str]:
+        return list(self.reads(ctx) if callable(self.reads) else self.reads)
 
     def result(self, status: str, detail: str, evidence=(), fix: str | None = None,
                severity: str | None = None, offers: dict[str, list[str]] | None = None) -> CheckResult:
@@ -95,15 +104,16 @@ class DuplicateCheck(RuntimeError):
     pass
 
 
-def check(id: str, title: str, area: str, severity: str, needs_guest: bool = False):
-    """Register a check function `(check, ctx) -> CheckResult` under id (unique)."""
+def check(id: str, title: str, area: str, severity: str, needs_guest: bool = False, reads: Reads = ()):
+    """Register a check function `(check, ctx) -> CheckResult` under id (unique). reads: the guest paths it
+    decides from (a tuple, or a function of the context), for fail_closed()."""
     if area not in AREAS:
         raise ValueError(f"check {id}: unknown area {area!r}")
 
     def deco(func):
         if id in REGISTRY:
             raise DuplicateCheck(f"check id {id} is registered twice")
-        REGISTRY[id] = Check(id, title, area, Severity(severity), needs_guest, func)
+        REGISTRY[id] = Check(id, title, area, Severity(severity), needs_guest, func, reads)
         return func
     return deco
 
@@ -133,11 +143,30 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
         return c.result(Status.SKIP, "Skipped: no Linux root file system was found in the image.",
                         severity=Severity.INFO)
     try:
-        return c.func(c, ctx)
+        return fail_closed(c, ctx, c.func(c, ctx))
     except Exception as e:  # a bug in one check must not hide the others, and is never a pass
         first = (str(e).strip().splitlines() or [""])[0][:300]
         return c.result(Status.ERROR, f"The check could not finish ({type(e).__name__}: {first}); nothing was "
                                       "decided, so the image is not fully reviewed. Please report this.")
+
+
+def fail_closed(c: Check, ctx: Context, r: CheckResult) -> CheckResult:
+    """A check that passed (or found nothing to look at) while a file it needs was not read has not decided:
+    it becomes a warning that names what was not read. A failure keeps its status and gains the same lines."""
+    if ctx.tree is None or not c.reads:
+        return r
+    missing = ctx.tree.unread_under(c.read_paths(ctx))
+    if not missing:
+        return r
+    lines = [f"not read: {printable(path, 200)} ({printable(why, 200)})" for path, why in missing[:10]]
+    if len(missing) > 10:
+        lines.append(f"not read: … and {len(missing) - 10} more")
+    if r.status in (Status.PASS, Status.SKIP):
+        return c.result(Status.WARN, f"Not fully reviewed: {len(missing)} file(s) or tree(s) this check needs could "
+                                     "not be read, so what they hold is unknown; nothing was found in the rest.",
+                        lines + r.evidence, "Look at what was not read by hand (or remove it), then review again.")
+    r.evidence = r.evidence + lines
+    return r
 
 
 def run_checks(ctx: Context, area: str | None = None) -> list[CheckResult]:

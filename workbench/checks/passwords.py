@@ -13,8 +13,9 @@ from workbench import crypt
 from workbench.accounts import Account, hash_scheme, parse_accounts, weakness
 from workbench.checks import Check, CheckResult, Context, check
 from workbench.paths import assets_dir
-from workbench.units import printable
+from workbench.text import printable
 
+ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow")
 CHUNK = 8  # tries per task: small enough to stop an account soon after its hit
 
 
@@ -105,7 +106,11 @@ def scan(targets: list[tuple[str, str]], words: list[str], workers: int | None =
 
     if tasks:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wb-pw") as pool:
-            list(pool.map(run, tasks))
+            try:
+                list(pool.map(run, tasks))
+            except BaseException:  # ^C, SIGTERM: the queued tries see the cancel and end within a try each
+                cancel.set()
+                raise
     if not cancel.is_set():
         with _cache_lock:
             for name, h in targets:
@@ -124,7 +129,8 @@ def _who(a: Account) -> str:
     return printable(a.name, 64) + (f" (uid {a.uid})" if a.uid is not None else "")
 
 
-@check("password.empty", "No empty passwords", "passwords", "high", needs_guest=True)
+@check("password.empty", "No empty passwords", "passwords", "high", needs_guest=True,
+       reads=ACCOUNT_FILES)
 def empty(c: Check, ctx: Context) -> CheckResult:
     accounts, notes = _login_accounts(ctx)
     bad = [a for a in accounts if a.password_state == "empty"]
@@ -139,7 +145,8 @@ def empty(c: Check, ctx: Context) -> CheckResult:
     return c.result("pass", "No login account has an empty password.", evidence)
 
 
-@check("password.default", "No default or guessable passwords", "passwords", "high", needs_guest=True)
+@check("password.default", "No default or guessable passwords", "passwords", "high", needs_guest=True,
+       reads=ACCOUNT_FILES)
 def default(c: Check, ctx: Context) -> CheckResult:
     if not ctx.tree.exists("/etc/passwd"):
         return c.result("skip", "Skipped: the image has no /etc/passwd.", severity="info")
@@ -167,7 +174,8 @@ def default(c: Check, ctx: Context) -> CheckResult:
 
 
 @check("password.first-login-change", "Passwords must change at first login", "passwords", "medium",
-       needs_guest=True)
+       needs_guest=True,
+       reads=ACCOUNT_FILES)
 def first_login_change(c: Check, ctx: Context) -> CheckResult:
     if not ctx.tree.exists("/etc/passwd"):
         return c.result("skip", "Skipped: the image has no /etc/passwd.", severity="info")
@@ -187,7 +195,8 @@ def first_login_change(c: Check, ctx: Context) -> CheckResult:
     return c.result("pass", "No login account has a usable password.")
 
 
-@check("password.weak-hash", "No weak password hashes", "passwords", "medium", needs_guest=True)
+@check("password.weak-hash", "No weak password hashes", "passwords", "medium", needs_guest=True,
+       reads=ACCOUNT_FILES)
 def weak_hash(c: Check, ctx: Context) -> CheckResult:
     if not ctx.tree.exists("/etc/passwd"):
         return c.result("skip", "Skipped: the image has no /etc/passwd.", severity="info")

@@ -10,10 +10,12 @@ from functools import lru_cache
 from workbench.checks import Check, CheckResult, Context, check
 from workbench.image.tree import GuestTree
 from workbench.paths import assets_dir
-from workbench.units import printable
+from workbench.text import printable
 
 SYSTEMD_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 RC_DIRS = [f"/etc/rc{n}.d" for n in (2, 3, 4, 5)] + [f"/etc/rc.d/rc{n}.d" for n in (2, 3, 4, 5)]
+SERVICE_FILES = (*SYSTEMD_DIRS, *RC_DIRS, "/etc/init.d", "/etc/rc.d/init.d", "/etc/runlevels", "/etc/init",
+                 "/etc/xinetd.conf", "/etc/xinetd.d", "/etc/inetd.conf", "/etc/inetd.d")
 OPENRC_LEVELS = ("sysinit", "boot", "default", "nonetwork")
 MAX_CONF = 1 << 20
 
@@ -145,7 +147,8 @@ def _condition(tree: GuestTree, when: dict | None) -> str | None | bool:
     return f"{when['path']}: {m.group(0).strip()}" if m else None
 
 
-@check("service.risky", "No risky network services enabled", "services", "high", needs_guest=True)
+@check("service.risky", "No risky network services enabled", "services", "high", needs_guest=True,
+       reads=SERVICE_FILES)
 def risky(c: Check, ctx: Context) -> CheckResult:
     tree = ctx.tree
     data = risky_services()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from workbench.checks import Check, CheckResult, Context, check
 from workbench.image.osinfo import OsFacts
-from workbench.packages import Package, installed_packages
+from workbench.packages import PACKAGE_DBS, Package, installed_packages
 from workbench.paths import assets_dir
-from workbench.units import printable
+from workbench.text import printable
 from workbench.versions import COMPARE
 
 MAX_ADVISORY_FILE = 16 << 20
@@ -212,13 +212,18 @@ def _reference_for(a: Advisory, os: OsFacts) -> str | None:
     return next((r for r in a.references if hint and hint in r), a.references[0] if a.references else None)
 
 
-@check("vuln.remote", "No remotely exploitable high-risk vulnerabilities", "vulns", "high", needs_guest=True)
+@check("vuln.remote", "No remotely exploitable high-risk vulnerabilities", "vulns", "high", needs_guest=True,
+       reads=PACKAGE_DBS)
 def remote(c: Check, ctx: Context) -> CheckResult:
     db = installed_packages(ctx.tree)
-    if db.problem or not db.packages:
+    if db.manager is None or (not db.problem and not db.packages):
         why = db.problem or f"the {db.manager} database lists no installed packages"
         return c.result("skip", f"Skipped: {why}, so installed versions cannot be compared with advisories.",
                         severity="info")
+    if db.problem:  # the database is there but was not read: nothing was decided
+        return c.result("warn", f"Not reviewed: {printable(db.problem, 300)}; the installed versions could not be "
+                                "compared with the advisories.", [f"package database: {printable(db.path)}"],
+                        "Check the package database by hand (or make it readable) and review again.")
     adv = _cached(tuple(ctx.options.get("advisories", ())))
     by_name = db.by_name()
     evidence: list[str] = []
@@ -232,6 +237,9 @@ def remote(c: Check, ctx: Context) -> CheckResult:
     info = (f"{len(db.packages)} {db.manager} packages compared with {len(adv.advisories)} remotely exploitable "
             "high-risk advisories")
     tail = [info] + [printable(p) for p in adv.problems[:5]]
+    if db.truncated:
+        tail.insert(0, f"not read: {printable(db.path)} lists more than {len(db.packages)} packages; only the first "
+                       f"{len(db.packages)} were compared")
     if adv.not_remote:
         tail.append(f"{adv.not_remote} operator advisories were left out (not network-exploitable or not high)")
     if evidence:
@@ -239,4 +247,8 @@ def remote(c: Check, ctx: Context) -> CheckResult:
                                 "vulnerabilities; the import rules forbid them.", evidence + tail,
                         "Update the packages inside the image (boot it once, or use virt-customize --update) "
                         "and review it again.")
+    if db.truncated:
+        return c.result("warn", "Not fully reviewed: the package database is larger than the workbench reads; no "
+                                "advisory matched the packages that were read.", tail,
+                        "Compare the rest by hand (dpkg -l / rpm -qa inside the image) and review again.")
     return c.result("pass", "No installed package is inside a known remotely exploitable high-risk advisory.", tail)

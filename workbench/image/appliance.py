@@ -10,7 +10,7 @@ import os
 import threading
 from typing import Callable
 
-from workbench.errors import GuestError
+from workbench.errors import GuestError, ImageError
 
 # The expected launch time drives the progress bar until the appliance answers.
 EXPECTED_LAUNCH = {"kvm": 4.0, "tcg": 13.0}
@@ -43,28 +43,99 @@ def launch(add_drives: Callable[[object], None], notify: Notify | None = None,
     for mode in modes:
         g = new_handle(force_tcg=(mode == "tcg"))
         add_drives(g)
-        if on_progress:
+        # progress events run Python in the launching thread; in the main thread a ^C would land inside the
+        # callback, where the binding swallows it: there (the CLI) nothing shows progress, so none is asked for
+        if on_progress and threading.current_thread() is not threading.main_thread():
             def _cb(event, _h, _buf, array):
                 if len(array) >= 4 and array[3]:
                     on_progress(array[2] / array[3])
             g.set_event_callback(_cb, guestfs.EVENT_PROGRESS)
+        error = None
         try:
-            g.launch()
-            return g, ("tcg" if mode == "tcg" or not os.path.exists("/dev/kvm") else "kvm")
-        except RuntimeError as e:
-            last_error = str(e).splitlines()[0]
+            try:
+                _launch_interruptibly(g)
+                return g, ("tcg" if mode == "tcg" or not os.path.exists("/dev/kvm") else "kvm")
+            except RuntimeError as e:
+                error = e
+        except KeyboardInterrupt:  # also when it arrives while the failed launch is being handled
             g.close()
-            if mode == "default" and os.path.exists("/dev/kvm"):
-                with _accel_lock:
-                    _accel["tcg"] = True
-                    first = not _accel["announced"]
-                    _accel["announced"] = True
-                if notify and first:
-                    notify("KVM could not start the appliance here; using software emulation (TCG), "
-                           "which is slower")
-                continue
+            raise
+        last_error = str(error).splitlines()[0]
+        g.close()
+        if "lock" in str(error) and ("Failed to get" in str(error) or "another process" in str(error)):
+            raise ImageError("the image is in use by another process (a running VM, or another workbench "
+                             "writing it, holds its lock); nothing was done")
+        if mode == "default" and os.path.exists("/dev/kvm"):
+            with _accel_lock:
+                _accel["tcg"] = True
+                first = not _accel["announced"]
+                _accel["announced"] = True
+            if notify and first:
+                notify("KVM could not start the appliance here; using software emulation (TCG), "
+                       "which is slower")
+            continue
     raise GuestError(f"the libguestfs appliance could not start ({last_error}); "
                      "run `libguestfs-test-tool` to see why")
+
+
+def _launch_interruptibly(g) -> None:
+    """g.launch(), but ^C and SIGTERM stop it at once. launch is one long C call, during which Python runs no
+    signal handler; in the main thread, Python's signal wakeup fd tells a watcher thread that a signal arrived,
+    the watcher kills the appliance's qemu, launch returns, and the signal is raised as usual. (launch stays in
+    the thread that made the handle: libguestfs keeps its quiet error handler per thread.)"""
+    if threading.current_thread() is not threading.main_thread():
+        g.launch()
+        return
+    import select
+    import signal
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        old = signal.set_wakeup_fd(w)
+    except ValueError:  # not the main interpreter's thread after all
+        os.close(r)
+        os.close(w)
+        g.launch()
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if select.select([r], [], [], 0.2)[0] and os.read(r, 64):
+                _kill_our_qemu()
+                return
+
+    watcher = threading.Thread(target=watch, name="wb-launch-watch", daemon=True)
+    watcher.start()
+    try:
+        g.launch()
+    finally:
+        done.set()
+        watcher.join()
+        signal.set_wakeup_fd(old)
+        os.close(r)
+        os.close(w)
+
+
+def _kill_our_qemu() -> None:
+    """SIGKILL the qemu processes this process started (the appliance being launched)."""
+    import signal
+
+    me = str(os.getpid())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = f.read().rsplit(")", 1)[1].split()[1]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                exe = os.path.basename(f.read().split(b"\0", 1)[0]).decode("utf-8", "replace")
+        except (OSError, IndexError):
+            continue
+        if ppid == me and exe.startswith("qemu-system"):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def expected_launch_seconds() -> float:

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from workbench.errors import ImageError
+from workbench.image.headers import vet
 from workbench.image.parttable import GPT_ATTR_READ_ONLY, BIOS_BOOT_GUID, read_partition_table
 from workbench.image.qemu import ByteReader, check_path, qemu_img_check, qemu_img_info
 from workbench.image.sniff import SNIFF_RANGES, FsInfo, fat_bpb, fat_dirty, sniff
@@ -112,10 +113,12 @@ def _sniff_at(reader: ByteReader, bases: list[int]) -> list[FsInfo]:
     return infos
 
 
-def preflight(path: str) -> ImageFacts:
-    """Facts about the image; raises ImageError with one sentence when it cannot be read."""
+def preflight(path: str, allow_backing: bool = False) -> ImageFacts:
+    """Facts about the image; raises ImageError with one sentence when it cannot be read, or when it names
+    another file or a protocol (a backing file is followed only with allow_backing, and only a local one)."""
     st = check_path(path)
-    info = qemu_img_info(path)
+    fmt, chain = vet(path, allow_backing)
+    info = qemu_img_info(path, fmt, chain=bool(chain))
     if info.encrypted:
         raise ImageError(f"{path} is an encrypted {info.format} image; decrypt it first "
                          "(qemu-img convert --object secret,... -O qcow2) and review the copy")
@@ -125,7 +128,7 @@ def preflight(path: str) -> ImageFacts:
         raise ImageError(f"{path}: qemu-img reports a virtual size of 0 bytes")
     facts = ImageFacts(
         path=path, format=info.format, virtual_size=size, actual_size=info.actual_size,
-        backing_chain=info.backing_chain, corrupt=info.corrupt, dirty=info.dirty,
+        backing_chain=[b.path for b in chain], corrupt=info.corrupt, dirty=info.dirty,
         format_detail=info.format_detail,
     )
     if leaks:

@@ -1,10 +1,19 @@
-"""What is pulled from a guest for the checks, and how: a few bulk tar transfers, not many round trips."""
+"""What is pulled from a guest for the checks, and how: a few bulk tar transfers, not many round trips.
+
+Transfers stream through a FIFO into memory with a hard cap: nothing is written to the host's disk, and
+a sparse file is never expanded. A tar member over the per-file limit or the review's budget stops the
+transfer at its header (the appliance is told to cancel); the transfer is made again without it, and it is
+recorded in the tree as not read, so the checks that need it warn. Home directories, where big files are
+common, are listed with their sizes first instead.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import tempfile
+import threading
+from typing import Callable, IO
 
 from workbench.image.tree import GuestTree, Node, mode_kind
 
@@ -24,9 +33,18 @@ PACKAGE_DB_PULLS = [
     [(f"{d}/{n}", 512 << 20) for d in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
      for n in ("rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages", "Packages.db")],
 ]
-# Home directories: files up to this size are pulled (private keys and authorized_keys are small).
+# Home directories: files up to this size are pulled (private keys are small); bigger ones are examined by
+# their first bytes up to OpenSSH's own limit for a key file (1 MiB), and authorized_keys files are read whole.
 HOME_FILE_MAX = 64 << 10
+KEY_FILE_MAX = 1 << 20
+AUTHORIZED_MAX = 4 << 20
+MAX_PROBES = 256
 HOME_MAX_ENTRIES = 50_000
+LISTING_MAX = 32 << 20  # a find0 listing over this is cut off (millions of entries)
+LISTING_ENTRIES = 200_000
+STAT_CHUNK = 1000
+TAR_OVERHEAD = 64 << 20  # what a transfer may carry beyond the file data it keeps (headers, long names)
+MAX_RESTARTS = 8  # transfers made again without a member that was too big; then the tree is not read
 SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/etc", "/var", "/lib", "/lib64", "/proc", "/sys", "/dev", "/boot",
                "/run", "/tmp", "/opt", "/srv", "/nonexistent", "/var/empty", "/var/run"}
 # Paths whose type and link target checks need, probed without reading content.
@@ -49,6 +67,123 @@ def _short(e: Exception) -> str:
     return str(e).splitlines()[0][:300]
 
 
+def stream(s, call: Callable[[str], None], consume: Callable[[IO[bytes]], None], cap: int) -> bool:
+    """Run a guestfs download (call(fifo_path)) into consume(fileobj) through a FIFO, reading at most cap bytes;
+    past the cap the transfer is cancelled and the rest drained. Returns False when it was cut at the cap."""
+    g = s._g
+    with tempfile.TemporaryDirectory(prefix="wb-pull-") as tmp:
+        fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(fifo, 0o600)
+        state = {"over": False, "error": None}
+
+        class Capped:
+            def __init__(self, f):
+                self.f, self.n = f, 0
+
+            def read(self, size=-1):
+                if state["over"]:
+                    return b""
+                want = 65536 if size is None or size < 0 else size
+                data = self.f.read(min(want, cap - self.n + 1))
+                self.n += len(data)
+                if self.n > cap:
+                    state["over"] = True
+                    g.user_cancel()
+                    return b""
+                return data
+
+        def reader():
+            try:
+                with open(fifo, "rb") as f:
+                    try:
+                        consume(Capped(f))
+                    except Exception as e:  # the consumer stopped: cancel the transfer, drain what is in flight
+                        state["error"] = e
+                        state["over"] = True
+                        g.user_cancel()
+                    while f.read(1 << 16):
+                        pass
+            except OSError as e:
+                state["error"] = e
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        try:
+            call(fifo)
+        except RuntimeError:
+            if not state["over"]:
+                raise
+        finally:
+            try:  # the call may have failed before opening the FIFO: let the reader see an end
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+            t.join()
+    if isinstance(state["error"], Stop):
+        raise state["error"]
+    return not state["over"]
+
+
+class Stop(Exception):
+    """A consumer stops a transfer on purpose (a member too big to read)."""
+
+
+class TooBig(Stop):
+    def __init__(self, rel: str, path: str, size: int, why: str):
+        super().__init__(path)
+        self.rel, self.path, self.size, self.why = rel, path, size, why
+
+
+def listing(s, directory: str) -> list[tuple[str, int, int]] | None:
+    """(relative path, st_mode, st_size) of everything under directory, from the appliance (two or three
+    round trips for a whole /etc); None when it holds more than LISTING_ENTRIES entries."""
+    chunks: list[bytes] = []
+    if not stream(s, lambda out: s._g.find0(directory, out), lambda f: chunks.extend(iter(lambda: f.read(), b"")),
+                  LISTING_MAX):
+        return None
+    names = [x.decode("utf-8", "surrogateescape") for x in b"".join(chunks).split(b"\0") if x]
+    if len(names) > LISTING_ENTRIES:
+        return None
+    by_dir: dict[str, list[str]] = {}
+    for rel in names:
+        d, _, base = rel.lstrip("/").rpartition("/")
+        by_dir.setdefault(d, []).append(base)
+    out = []
+    for d, bases in by_dir.items():
+        path = f"{directory.rstrip('/')}/{d}" if d else directory
+        for i in range(0, len(bases), STAT_CHUNK):
+            chunk = bases[i:i + STAT_CHUNK]
+            stats = _try(s._g.lstatnslist, path, chunk) or []
+            out += [(f"{d}/{n}" if d else n, st["st_mode"], st["st_size"])
+                    for n, st in zip(chunk, stats) if st["st_ino"] != -1]
+    return out
+
+
+def _exclude(rel: str) -> str:
+    return "./" + re.sub(r"([*?\[\]\\])", r"\\\1", rel)
+
+
+def plan_transfer(tree: GuestTree, directory: str, entries: list[tuple[str, int, int]], max_file: int,
+                  why_big: str = "over the per-file limit") -> tuple[list[str], int]:
+    """tar excludes for files too big for the transfer (recorded in the tree as not read) and special files;
+    and the bytes the transfer may carry."""
+    excludes, total = [], 0
+    budget = tree.max_total - tree.bytes_kept
+    for rel, mode, size in entries:
+        kind = mode_kind(mode)
+        path = f"{directory.rstrip('/')}/{rel}"
+        if kind == "other":
+            excludes.append(_exclude(rel))
+            tree.add(Node(path, "other", mode & 0o7777))
+        elif kind == "file" and (size > max_file or total + size > budget):
+            excludes.append(_exclude(rel))
+            tree.add(Node(path, "file", mode & 0o7777, size=size))
+            tree.mark_unread(path, f"{size} bytes, not read ({why_big if size > max_file else 'over the review budget'})")
+        elif kind == "file":
+            total += size
+    return excludes, total
+
+
 def pull_trees(s, tree: GuestTree, notes: list[str], trees=None, files=None, probes=None) -> None:
     """Bulk-copy the listed trees (tar_out), small files and probes of session s into tree."""
     g = s._g
@@ -59,14 +194,13 @@ def pull_trees(s, tree: GuestTree, notes: list[str], trees=None, files=None, pro
         if target:
             tree.add_link("/" + name, target)
     seen = set()
-    with tempfile.TemporaryDirectory(prefix="wb-pull-") as tmp:
-        for i, (path, excludes) in enumerate(trees):
-            real = _try(g.realpath, path)
-            if not real or real in seen or not _try(g.is_dir, real):
-                continue
-            seen.add(real)
-            s.report_progress(f"Reading {path}", (i + 1) / (len(trees) + 1))
-            _tar_into(s, tree, real, os.path.join(tmp, f"pull{i}.tar"), excludes, notes)
+    for i, (path, excludes) in enumerate(trees):
+        real = _try(g.realpath, path)
+        if not real or real in seen or not _try(g.is_dir, real):
+            continue
+        seen.add(real)
+        s.report_progress(f"Reading {path}", (i + 1) / (len(trees) + 1))
+        _tar_into(s, tree, real, list(excludes), notes)
     for path in files:
         real = _try(g.realpath, path)
         if real and not tree.is_file(real):
@@ -113,58 +247,74 @@ def home_dirs(s, tree: GuestTree) -> list[str]:
 
 
 def pull_homes(s, tree: GuestTree, notes: list[str]) -> None:
-    """Small files of each home directory: list, stat per directory, then one tar without the big ones."""
-    g = s._g
-    with tempfile.TemporaryDirectory(prefix="wb-pull-") as tmp:
-        for n, home in enumerate(home_dirs(s, tree)):
-            listing = os.path.join(tmp, f"find{n}")
-            try:
-                g.find0(home, listing)
-            except RuntimeError as e:
-                notes.append(f"{home} could not be listed: {_short(e)}")
+    """Small files of each home directory in one tar; bigger ones examined (see HOME_FILE_MAX)."""
+    from workbench.sshkeys import private_key
+
+    for home in home_dirs(s, tree):
+        entries = listing(s, home)
+        if entries is None or len(entries) > HOME_MAX_ENTRIES:
+            notes.append(f"{home} holds more than {HOME_MAX_ENTRIES} entries; only its .ssh directory was read")
+            tree.mark_unread(home, f"holds more than {HOME_MAX_ENTRIES} entries; only its .ssh directory was read")
+            if _try(s._g.is_dir, f"{home}/.ssh"):
+                pull_trees(s, tree, notes, trees=[(f"{home}/.ssh", [])], files=[], probes=[])
+            continue
+        big = [(rel, mode, size) for rel, mode, size in entries
+               if mode_kind(mode) == "file" and size > HOME_FILE_MAX]
+        excludes, _ = plan_transfer(tree, home, entries, HOME_FILE_MAX, "a big file in a home directory")
+        _tar_into(s, tree, home, excludes, notes, HOME_FILE_MAX)
+        probes = 0
+        for rel, mode, size in big:
+            path = f"{home}/{rel}"
+            authorized = os.path.basename(rel).startswith("authorized_keys")
+            if not authorized and size > KEY_FILE_MAX:
+                tree.unread.pop(path, None)  # bigger than ssh loads a key: not one, nothing to read
                 continue
-            with open(listing, "rb") as f:
-                names = [x.decode("utf-8", "surrogateescape") for x in f.read().split(b"\0") if x]
-            if len(names) > HOME_MAX_ENTRIES:
-                notes.append(f"{home} holds {len(names)} entries; only its .ssh directory was read")
-                if _try(g.is_dir, f"{home}/.ssh"):
-                    pull_trees(s, tree, notes, trees=[(f"{home}/.ssh", [])], files=[], probes=[])
+            if probes >= MAX_PROBES:
+                continue  # left as not read
+            probes += 1
+            head = s.read_small(path, 4096, head=True) if not authorized else None
+            if not authorized and head is not None and private_key(head) is None:
+                tree.unread.pop(path, None)  # examined: it does not start like a private key
                 continue
-            _tar_into(s, tree, home, os.path.join(tmp, f"home{n}.tar"), _big_files(s, home, names), notes)
+            data = s.read_small(path, AUTHORIZED_MAX if authorized else KEY_FILE_MAX)
+            if data is not None:
+                tree.unread.pop(path, None)
+                tree.add(Node(path, "file", mode & 0o7777, size=len(data), data=data))
 
 
-def _tar_into(s, tree: GuestTree, directory: str, out: str, excludes: list[str], notes: list[str]) -> None:
-    """One bulk transfer: directory (minus excludes) through a tar file into the tree."""
-    try:
-        s._g.tar_out(directory, out, numericowner=True, excludes=excludes)
-    except RuntimeError as e:
-        notes.append(f"{directory} could not be read from the guest: {_short(e)}")
+def _tar_into(s, tree: GuestTree, directory: str, excludes: list[str], notes: list[str],
+              max_file: int | None = None) -> None:
+    """One bulk transfer: directory (minus excludes) streamed as tar into the tree. A member over max_file or
+    the tree's budget stops it; it is made again without that member (at most MAX_RESTARTS times)."""
+    max_file = tree.max_file if max_file is None else max_file
+    excludes = list(excludes)
+    for _ in range(MAX_RESTARTS + 1):
+        budget = tree.max_total - tree.bytes_kept
+
+        def check(rel: str, path: str, size: int) -> None:
+            if size > max_file:
+                raise TooBig(rel, path, size, "over the per-file limit")
+            if size > budget:
+                raise TooBig(rel, path, size, "over the review budget")
+
+        try:
+            whole = stream(s, lambda out: s._g.tar_out(directory, out, numericowner=True, excludes=excludes),
+                           lambda f: tree.add_tar(f, directory, check), budget + TAR_OVERHEAD)
+        except TooBig as big:
+            tree.add(Node(big.path, "file", 0o644, size=big.size))
+            tree.mark_unread(big.path, f"{big.size} bytes, not read ({big.why})")
+            excludes.append(_exclude(big.rel))
+            continue
+        except RuntimeError as e:
+            notes.append(f"{directory} could not be read from the guest: {_short(e)}")
+            tree.mark_unread(directory, f"could not be read from the guest ({_short(e)})")
+            return
+        if not whole:
+            notes.append(f"{directory}: the transfer was cut at the review's budget")
+            tree.mark_unread(directory, "the transfer was cut at the review's budget; the rest was not read")
         return
-    with open(out, "rb") as f:
-        tree.add_tar(f, directory)
-    os.unlink(out)
-
-
-def _big_files(s, home: str, names: list[str]) -> list[str]:
-    """tar --exclude patterns for every entry over HOME_FILE_MAX (and special files)."""
-    by_dir: dict[str, list[str]] = {}
-    for rel in names:
-        d, _, base = rel.rpartition("/")
-        by_dir.setdefault(d, []).append(base)
-    excludes = []
-    for d, bases in by_dir.items():
-        path = f"{home}/{d}" if d else home
-        for i in range(0, len(bases), 1000):
-            chunk = bases[i:i + 1000]
-            stats = _try(s._g.lstatnslist, path, chunk) or []
-            for base, st in zip(chunk, stats):
-                mode = st["st_mode"]
-                big = (mode & 0o170000) == 0o100000 and st["st_size"] > HOME_FILE_MAX
-                special = (mode & 0o170000) not in (0o100000, 0o040000, 0o120000)
-                if big or special:
-                    rel = f"{d}/{base}" if d else base
-                    excludes.append("./" + re.sub(r"([*?\[\]\\])", r"\\\1", rel))
-    return excludes
+    notes.append(f"{directory} holds more than {MAX_RESTARTS} files too big to read; the rest was not read")
+    tree.mark_unread(directory, f"holds more than {MAX_RESTARTS} files too big to read; not fully read")
 
 
 def pull_package_db(s, tree: GuestTree) -> None:
@@ -177,8 +327,14 @@ def pull_package_db(s, tree: GuestTree) -> None:
             data = s.read_small(real, limit)
             if data is not None:
                 tree.add_file(real, data)
-                if real != path:
-                    tree.add_link(path, real)
-                got = True
+            elif s.is_file(real):  # there, but not read: the vulnerability check must not take it as absent
+                size = _try(s._g.filesize, real) or 0
+                tree.add(Node(real, "file", 0o644, size=size))
+                tree.mark_unread(real, f"{size} bytes, over the {limit >> 20} MiB read of a package database")
+            else:
+                continue
+            if real != path:
+                tree.add_link(path, real)
+            got = True
         if got:
             return

@@ -9,8 +9,7 @@ appliance's throwaway overlay.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -28,6 +27,9 @@ ROOT_CANDIDATE_FS = {"ext2", "ext3", "ext4", "xfs", "btrfs"}
 TRIAL_DIR = "/aliyun_custom_image"
 TRIAL_FILE = TRIAL_DIR + "/.workbench-trial-write"
 PREAD_MAX = 1 << 20  # larger files stream with download (pread answers are capped by the protocol)
+MANIFEST = "/var/lib/workbench/manifest.json"  # what inject wrote into the image (inject/writer.py)
+INTERRUPTED = ("an inject into this image was interrupted before it finished; `workbench uninject` restores what "
+               "it changed, or inject again to finish it")
 
 
 @dataclass
@@ -62,6 +64,8 @@ class GuestReport:
     notes: list[str] = field(default_factory=list)
     accel: str = "tcg"
     timings: dict[str, float] = field(default_factory=dict)
+    injected: str | None = None
+    """The workbench's manifest in the image: "complete", "interrupted" (an inject stopped part way), or None."""
 
     def mountpoint(self, device: str) -> str | None:
         return next((m.mountpoint for m in self.mounts if m.device == device), None)
@@ -149,6 +153,7 @@ class GuestSession(GuestFiles):
         tree = GuestTree()
         mounts: list[Mount] = []
         osf = None
+        injected = None
         if root is not None:
             mounts.append(Mount(root.device, "/", root.fs))
             self._progress(Progress("Mounting file systems", None))
@@ -168,6 +173,11 @@ class GuestSession(GuestFiles):
                 pulling.pull_package_db(self, tree)
             timings["pull_security"] = time.monotonic() - t
             osf = detect(tree)
+            injected = self._manifest_state()
+            if injected == "interrupted":
+                notes.append(INTERRUPTED)
+                if self._notify:
+                    self._notify(f"{self.facts.name}: {INTERRUPTED}")
             if first is not None:
                 osf.first_partition_mountpoint = next((m.mountpoint for m in mounts if m.device == first.device),
                                                       None)
@@ -176,7 +186,18 @@ class GuestSession(GuestFiles):
         self._progress(Progress("Ready", 1.0))
         timings["total"] = time.monotonic() - t0
         return GuestReport(os=osf, tree=tree, root_device=root.device if root else None, mounts=mounts,
-                           trial_write=trial, notes=notes, accel=self.accel, timings=timings)
+                           trial_write=trial, notes=notes, accel=self.accel, timings=timings,
+                           injected=injected if root is not None else None)
+
+    def _manifest_state(self) -> str | None:
+        data = self.read_small(MANIFEST, 4 << 20)
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return "interrupted"  # a manifest that cannot be read is not a finished one
+        return "complete" if isinstance(doc, dict) and doc.get("state", "complete") == "complete" else "interrupted"
 
     def _volumes(self, notes: list[str]) -> list[Volume]:
         vols = []
@@ -268,22 +289,25 @@ class GuestSession(GuestFiles):
                 mounts.append(Mount(vol.device, entry.mountpoint, vol.fs))
         return mounts
 
-    def read_small(self, path: str, limit: int) -> bytes | None:
-        """One small file. pread answers in one message; read_file streams and costs ~0.2 s under TCG."""
+    def read_small(self, path: str, limit: int, head: bool = False) -> bytes | None:
+        """One file of at most limit bytes (None when bigger, missing or unreadable), or with head=True its
+        first limit bytes whatever its size. pread answers in one message; bigger files stream into memory
+        through a FIFO (never a host file), cut at the limit."""
         g = self._g
         try:
             if not g.is_file(path, followsymlinks=True):
                 return None
             size = g.filesize(path)
-            if size > limit:
+            if size > limit and not head:
                 return None
-            if size <= PREAD_MAX:
-                return g.pread(path, size, 0) if size else b""
-            with tempfile.TemporaryDirectory(prefix="wb-pull-") as tmp:
-                out = os.path.join(tmp, "file")
-                g.download(path, out)
-                with open(out, "rb") as f:
-                    return f.read(limit + 1)[:limit]
+            want = min(size, limit)
+            if want <= PREAD_MAX:
+                return g.pread(path, want, 0) if want else b""
+            chunks: list[bytes] = []
+            pulling.stream(self, lambda out: g.download(path, out),
+                           lambda f: chunks.extend(iter(lambda: f.read(), b"")), want)
+            data = b"".join(chunks)
+            return data[:want] if head or len(data) == size else None
         except RuntimeError:
             return None
 

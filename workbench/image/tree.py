@@ -2,7 +2,8 @@
 
 Everything in it came from an untrusted image: paths are normalised, symlinks
 are resolved inside the tree (never on the host), each file's data is capped
-and the whole tree has a byte budget. Nothing is ever written to the host.
+and the whole tree has a byte budget. What exists but was not read is recorded
+(unread) so that the checks needing it say so instead of passing.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class GuestTree:
         self._nodes: dict[str, Node] = {"/": Node("/", "dir", 0o755)}
         self._children: dict[str, set[str]] = {"/": set()}
         self.pulled: list[str] = []  # roots that were pulled whole (absence there is real)
-        self.skipped: list[str] = []  # why something was not kept
+        self.skipped: list[str] = []  # why something was not kept, as sentences
+        self.unread: dict[str, str] = {}  # guest path -> why its content (or the rest of it) was not read
         self.max_file = max_file
         self.max_total = max_total
         self.bytes_kept = 0
@@ -65,6 +67,7 @@ class GuestTree:
         if path is None or len(self._nodes) >= MAX_ENTRIES:
             if len(self._nodes) >= MAX_ENTRIES and "entries" not in " ".join(self.skipped):
                 self.skipped.append(f"more than {MAX_ENTRIES} entries; the rest was not read")
+                self.unread.setdefault("/", f"more than {MAX_ENTRIES} entries were pulled; the rest was not read")
             return
         if path != node.path:
             node = Node(path, node.kind, node.mode, node.uid, node.gid, node.size, node.data, node.target)
@@ -104,15 +107,24 @@ class GuestTree:
             tree.add_link(path, target)
         return tree
 
-    def add_tar(self, fileobj: IO[bytes], base: str) -> None:
-        """Read a tar stream (as tar_out writes it, paths relative to base) into the tree."""
+    def add_tar(self, fileobj: IO[bytes], base: str, check=None) -> None:
+        """Read a tar stream (as tar_out writes it, paths relative to base) into the tree.
+
+        check(relative name, path, size) sees each file's header before its data is read, and may raise to stop
+        the transfer there (pull.TooBig): nothing of that member is read."""
         self.pulled.append(normpath(base) or "/")
         try:
             with tarfile.open(fileobj=fileobj, mode="r|") as tar:
                 for member in tar:
+                    if check is not None and member.isfile():
+                        path = normpath(posixpath.join(base, member.name.lstrip("/")))
+                        if path is not None:
+                            check(member.name[2:] if member.name.startswith("./") else member.name, path,
+                                  member.size)
                     self._add_member(tar, member, base)
         except (tarfile.TarError, EOFError, OSError) as e:
             self.skipped.append(f"{base}: the archive from the guest ended early ({e})")
+            self.mark_unread(base, f"the archive from the guest ended early ({e})")
 
     def _add_member(self, tar: tarfile.TarFile, m: tarfile.TarInfo, base: str) -> None:
         path = normpath(posixpath.join(base, m.name.lstrip("/")))
@@ -135,9 +147,31 @@ class GuestTree:
             else:
                 why = "over the per-file limit" if m.size > self.max_file else "over the tree budget"
                 self.skipped.append(f"{path}: {m.size} bytes, not read ({why})")
+                self.mark_unread(path, f"{m.size} bytes, not read ({why})")
             self.add(Node(path, "file", mode, m.uid, m.gid, m.size, data))
         else:
             self.add(Node(path, "other", mode, m.uid, m.gid))
+
+    def mark_unread(self, path: str, why: str) -> None:
+        """path exists in the guest but its content (or part of it) was not read, for this reason."""
+        p = normpath(path)
+        if p is not None and len(self.unread) < MAX_ENTRIES:
+            self.unread.setdefault(p, why)
+
+    def unread_under(self, prefixes) -> list[tuple[str, str]]:
+        """(path, why) of what was not read at or under any of the prefixes, or above them (a whole tree)."""
+        out = []
+        for p in prefixes:
+            p = normpath(p)
+            if p is None:
+                continue
+            real = self.resolve(p) or p
+            for path, why in self.unread.items():
+                inside = path == real or path.startswith(real.rstrip("/") + "/")
+                above = real.startswith(path.rstrip("/") + "/") or path == "/"
+                if (inside or above) and (path, why) not in out:
+                    out.append((path, why))
+        return out
 
     # -- reading -----------------------------------------------------------------
     def resolve(self, path: str, follow_last: bool = True) -> str | None:

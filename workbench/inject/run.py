@@ -72,11 +72,11 @@ def inject(src_path: str, output: str | None = None, in_place: bool = False, for
            flavor: str | None = None, script: str | None = None, fix_ids: tuple[str, ...] = (),
            osconf_text: str | None = None, output_format: str | None = None,
            progress: Callable[[Progress], None] | None = None, notify: Callable[[str], None] | None = None,
-           plan_only: bool = False) -> InjectResult | InjectionPlan:
+           plan_only: bool = False, allow_backing: bool = False) -> InjectResult | InjectionPlan:
     """Write the parser (and the chosen fixes) into a new image, or in place; verify; rename into place."""
     started = time.monotonic()
     progress = progress or (lambda p: None)
-    facts = preflight(src_path)
+    facts = preflight(src_path, allow_backing)
     if not in_place and not output and not plan_only:
         raise UsageError("say where to write: --output OUT (a new image), or --in-place --yes")
     fmt = output_format or facts.format

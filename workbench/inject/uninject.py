@@ -50,9 +50,9 @@ def _prune_empty(s: GuestSession, path: str, stop: str) -> None:
 
 
 def uninject(src_path: str, output: str | None = None, in_place: bool = False, force: bool = False,
-             notify: Callable[[str], None] | None = None) -> dict:
+             notify: Callable[[str], None] | None = None, allow_backing: bool = False) -> dict:
     """Remove exactly what the manifest lists, restoring changed files from their saved copies."""
-    facts = preflight(src_path)
+    facts = preflight(src_path, allow_backing)
     if not in_place and not output:
         raise UsageError("say where to write: --output OUT (a new image), or --in-place --yes")
     removed: list[str] = []

@@ -1,8 +1,10 @@
-"""Applying an injection plan through a writable session, recording every write in the manifest.
+"""Applying an injection plan through a writable session, journaled in the manifest.
 
 Shared by inject and the boot rehearsal (apply_plan). The manifest keeps what each
 path held before the first workbench write, with the previous content saved inside
-the image, so that re-injecting is idempotent and uninject is exact.
+the image, and is written before the first change, so that re-injecting is idempotent,
+an interrupted run can be undone, and uninject is exact. Backups are never written over
+a file the manifest does not list as its own.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import time
 
 from workbench import __version__
 from workbench.image.preflight import ImageFacts
-from workbench.image.session import GuestSession
+from workbench.image.guestfiles import S_IFLNK, S_IFMT, S_IFREG
+from workbench.image.session import MANIFEST, GuestSession
 from workbench.image.tree import GuestTree
 from workbench.inject.plan import FIRST, InjectError, InjectionPlan, Write
+from workbench.interrupt import deferred
 
-MANIFEST = "/var/lib/workbench/manifest.json"
 BACKUP_DIR = "/var/lib/workbench/backup"
 
 
@@ -27,7 +30,9 @@ def _sha(data: bytes) -> str:
 
 
 class Writer:
-    """Applies writes through a writable session, recording each in the manifest."""
+    """Applies writes through a writable session as a journal: prepare() saves what every path holds and writes
+    the manifest (state "writing") before the first change; apply() makes one write; finish() marks the manifest
+    "complete". An interrupted run leaves a manifest that uninject restores from exactly."""
 
     def __init__(self, session: GuestSession, plan: InjectionPlan, facts: ImageFacts):
         self.s = session
@@ -35,7 +40,7 @@ class Writer:
         self.facts = facts
         self.first_root = self._first_root()
         self.manifest = self._read_manifest()
-        self.entries = {e["path"]: e for e in self.manifest.get("entries", [])}
+        self.entries = {e["path"]: e for e in self.manifest.get("entries", []) if isinstance(e, dict) and "path" in e}
         self.written: list[str] = []
         self.unchanged: list[str] = []
         self.labelled: list[tuple[str, str]] = []  # (guest path, kind) of what was created or rewritten
@@ -54,47 +59,67 @@ class Writer:
     def _read_manifest(self) -> dict:
         try:
             if self.s.is_file(MANIFEST):
-                return json.loads(self.s.read_file(MANIFEST))
+                doc = json.loads(self.s.read_file(MANIFEST))
+                return doc if isinstance(doc, dict) else {}
         except (RuntimeError, ValueError):
             pass
         return {}
 
-    def _record(self, w: Write, gpath: str, action: str, new: bytes | None, previous: bytes | None, prev_stat) -> None:
-        key = w.path
-        old = self.entries.get(key)
-        entry = {"path": key, "guest_path": gpath, "kind": w.kind, "reason": w.reason,
-                 "sha256": _sha(new) if new is not None else None,
-                 "target": w.target, "mode": oct(w.mode) if w.kind in ("file", "dir") else None}
-        if old is not None:  # written before by workbench: keep what was there originally
-            entry.update({k: old.get(k) for k in ("action", "previous_sha256", "backup", "previous_mode",
-                                                  "previous_uid", "previous_gid", "previous_target")})
-        else:
-            entry["action"] = action
-            entry["previous_sha256"] = _sha(previous) if previous is not None else None
-            entry["backup"] = None
-            if previous is not None or (prev_stat and w.kind == "delete"):
-                backup = BACKUP_DIR + (gpath if gpath.startswith("/") else "/" + gpath)
-                self.s.mkdir_p(posixpath.dirname(backup))
-                self.s.write_file(backup, previous or b"")
-                entry["backup"] = backup
-            if prev_stat:
-                entry["previous_mode"], entry["previous_uid"], entry["previous_gid"] = (
-                    oct(prev_stat[0] & 0o7777), prev_stat[1], prev_stat[2])
-            if w.kind == "link" and previous is None and prev_stat:
-                entry["previous_target"] = None
-        self.entries[key] = entry
+    # -- the journal ------------------------------------------------------------------------------------------
+    def _backup_name(self, gpath: str) -> str:
+        """Where to save a path's previous content: never over a file this manifest does not list as ours."""
+        ours = {e.get("backup") for e in self.entries.values()}
+        base = BACKUP_DIR + (gpath if gpath.startswith("/") else "/" + gpath)
+        name, n = base, 0
+        while self.s.exists(name) and name not in ours:
+            n += 1
+            name = f"{base}.{n}"
+        return name
 
+    def _journal(self, w: Write) -> None:
+        """Record what w's path holds now (its content saved in the image), unless an earlier inject did."""
+        if w.path in self.entries:
+            return  # written before by workbench: what was there originally is already kept
+        gpath = self.guest_path(w.path)
+        st = self.s.lstat(gpath)
+        entry = {"path": w.path, "guest_path": gpath, "kind": w.kind, "reason": w.reason,
+                 "action": "delete" if w.kind == "delete" else ("modify" if st else "create"),
+                 "previous_sha256": None, "backup": None, "target": w.target,
+                 "mode": oct(w.mode) if w.kind in ("file", "dir") else None, "sha256": None}
+        if st is not None:
+            entry["previous_mode"], entry["previous_uid"], entry["previous_gid"] = oct(st[0] & 0o7777), st[1], st[2]
+            if (st[0] & S_IFMT) == S_IFLNK:
+                entry["previous_target"] = self.s.readlink(gpath)
+            elif (st[0] & S_IFMT) == S_IFREG:
+                previous = self.s.read_file(gpath)
+                entry["previous_sha256"] = _sha(previous)
+                backup = self._backup_name(gpath)
+                self.s.mkdir_p(posixpath.dirname(backup))
+                self.s.write_file(backup, previous)
+                self.s.chmod(0o600, backup)
+                entry["backup"] = backup
+        self.entries[w.path] = entry
+
+    def prepare(self) -> None:
+        """Before any change: every original saved, the manifest written (state "writing") and synced."""
+        for w in self.plan.writes:
+            self._journal(w)
+        self.write_manifest("writing")
+
+    def finish(self) -> None:
+        self.write_manifest("complete")
+
+    # -- one write ----------------------------------------------------------------------------------------------
     def apply(self, w: Write) -> None:
         g = self.s
         path = self.guest_path(w.path)
         prev_stat = g.lstat(path)
         exists = prev_stat is not None
-        is_link = exists and (prev_stat[0] & 0o170000) == 0o120000
-        is_file = exists and (prev_stat[0] & 0o170000) == 0o100000
-        previous = g.read_file(path) if is_file else None
+        is_link = exists and (prev_stat[0] & S_IFMT) == S_IFLNK
+        is_file = exists and (prev_stat[0] & S_IFMT) == S_IFREG
         if w.kind == "file":
-            if is_file and previous == w.content and (prev_stat[0] & 0o7777) == w.mode:
-                self.unchanged.append(path)
+            if is_file and (prev_stat[0] & 0o7777) == w.mode and g.read_file(path) == w.content:
+                self._done(w, path, w.content, changed=False)
                 return
             g.mkdir_p(posixpath.dirname(path))
             if is_link:
@@ -102,39 +127,40 @@ class Writer:
             g.write_file(path, w.content or b"")
             g.chmod(w.mode, path)
             g.chown(w.uid if prev_stat is None else prev_stat[1], w.gid if prev_stat is None else prev_stat[2], path)
-            self._record(w, path, "modify" if exists else "create", w.content, previous, prev_stat)
+            self._done(w, path, w.content)
         elif w.kind == "link":
             if is_link and g.readlink(path) == w.target:
-                self.unchanged.append(path)
+                self._done(w, path, None, changed=False)
                 return
             g.mkdir_p(posixpath.dirname(path))
             if exists:
                 g.remove(path)
             g.symlink(w.target, path)
-            self._record(w, path, "modify" if exists else "create", None, previous, prev_stat)
+            self._done(w, path, None)
         elif w.kind == "dir":
             if exists:
-                self.unchanged.append(path)
+                self._done(w, path, None, changed=False)
                 return
             g.mkdir_p(path)
             g.chmod(w.mode, path)
-            self._record(w, path, "create", None, None, None)
+            self._done(w, path, None)
         elif w.kind == "delete":
             if not exists:
-                self.unchanged.append(path)
+                self._done(w, path, None, changed=False)
                 return
-            if is_link:
-                self._record(w, path, "delete", None, None, prev_stat)
-                self.entries[w.path]["previous_target"] = g.readlink(path)
-            else:
-                self._record(w, path, "delete", None, previous, prev_stat)
             g.remove(path)
-        self.written.append(path)
-        if w.kind != "delete":
+            self._done(w, path, None)
+
+    def _done(self, w: Write, path: str, new: bytes | None, changed: bool = True) -> None:
+        entry = self.entries.get(w.path)
+        if entry is not None and new is not None:
+            entry["sha256"] = _sha(new)
+        (self.written if changed else self.unchanged).append(path)
+        if changed and w.kind != "delete":
             self.labelled.append((path, w.kind))
 
-    def write_manifest(self) -> None:
-        doc = {"schema": "workbench.manifest/1", "workbench_version": __version__,
+    def write_manifest(self, state: str = "complete") -> None:
+        doc = {"schema": "workbench.manifest/1", "workbench_version": __version__, "state": state,
                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "flavor": self.plan.flavor, "init": self.plan.init, "fixes": self.plan.fixes,
                "first_partition": {"uuid": self.plan.first_uuid, "label": self.plan.first_label},
@@ -142,6 +168,7 @@ class Writer:
         self.s.mkdir_p(posixpath.dirname(MANIFEST))
         self.s.write_file(MANIFEST, (json.dumps(doc, indent=2) + "\n").encode())
         self.s.chmod(0o600, MANIFEST)
+        self.s.sync()
 
     def label(self, tree: GuestTree) -> str:
         """SELinux labels for what was written, from the image's own file_contexts; /.autorelabel otherwise."""
@@ -201,14 +228,20 @@ def close_first_partition(s, root: str) -> None:
 
 
 def apply_plan(session: GuestSession, plan: InjectionPlan, facts: ImageFacts, tree: GuestTree) -> tuple[Writer, str]:
-    """Every write of the plan, the manifest and the SELinux labels: (the writer, how labelling went)."""
+    """Every write of the plan as a journal (see Writer), then the SELinux labels: (the writer, how labelling went).
+
+    ^C or SIGTERM waits for the step under way (saving the originals, one write, the manifest) and then stops
+    the run: what was written is listed in the manifest, whose state says it did not finish."""
     writer = Writer(session, plan, facts)
     try:
+        with deferred():
+            writer.prepare()
         for w in plan.writes:
-            writer.apply(w)
-        writer.write_manifest()
-        labelling = writer.label(tree)
-        writer.write_manifest()  # again: the relabel fallback may have added /.autorelabel
+            with deferred():
+                writer.apply(w)
+        with deferred():
+            labelling = writer.label(tree)
+            writer.finish()
     finally:
         writer.close()
     return writer, labelling

@@ -42,12 +42,12 @@ PULLS = [("/etc", []), ("/var/lib/os-conf", [])]
 def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: str | None = None,
              timeout: float = 600, boot: str = "auto", progress: Callable[[Progress], None] | None = None,
              console: Callable[[str], None] | None = None, notify: Callable[[str], None] | None = None,
-             cancel: threading.Event | None = None) -> RehearsalResult:
+             cancel: threading.Event | None = None, allow_backing: bool = False) -> RehearsalResult:
     """cancel: set it to stop the rehearsal (the guest is killed, everything made for it removed); it is looked at
     between steps and while the guest boots, not during the appliance's launch."""
     progress = progress or (lambda p: None)
     console = console or (lambda line: None)
-    facts = preflight(image)
+    facts = preflight(image, allow_backing)
     values, _ = parse_text(osconf_text)
     try:
         password = decode_password(values["password"]) if values.get("password") else None
@@ -95,9 +95,8 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
             # 3. the boot, on the same disk; the appliance has nothing mounted meanwhile
             progress(Progress("Booting the image", None))
             stop_if(cancel)
-            console_lines, finished, hostname, boot_seconds = vm_boot(
-                tmp, f"file=nbd+unix:///?socket={sock},format=raw,cache=unsafe", s.accel, direct, values, timeout,
-                console, cancel=cancel)
+            outcome = vm_boot(tmp, f"file=nbd+unix:///?socket={sock},format=raw,cache=unsafe", s.accel, direct,
+                              values, timeout, console, cancel=cancel)
             # 4. read back what the guest left on the disk, past the appliance's caches
             progress(Progress("Reading back what the boot changed", None))
             s.remount_readonly(report.mounts)
@@ -115,10 +114,13 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
             real_changes.append(Change(first_display, "delete", osconf_text, None))
         parser_log = after.read_text("/var/log/os-conf.log", 1 << 20) or ""
         real = ChangeSet(plan.flavor, 0 if "done; os.conf removed" in parser_log else 1, real_changes, [],
-                         parser_log, boot_seconds, sim.first_partition_dir)
+                         parser_log, outcome.seconds, sim.first_partition_dir)
         mismatches = compare(real_changes, sim.changes, password)
-        return RehearsalResult(real, sim, mismatches, removed, finished, parser_log, console_lines[-40:], hostname,
-                               accel, boot_seconds, notes, mode)
+        if not outcome.booted:
+            notes.append("qemu could not boot the image: "
+                         + (" / ".join(outcome.lines[-3:]) or "it printed nothing on the console"))
+        return RehearsalResult(real, sim, mismatches, removed, outcome.finished, parser_log, outcome.lines[-40:],
+                               outcome.hostname, accel, outcome.seconds, notes, mode, outcome.booted, outcome.stage)
 
 
 __all__ = ["RehearsalResult", "RehearsalError", "rehearse", "compare", "tree_changes", "SCHEMA", "STOPPED"]

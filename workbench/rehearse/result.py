@@ -29,6 +29,8 @@ class RehearsalResult:
     boot_seconds: float
     notes: list[str] = field(default_factory=list)
     boot: str = "kernel"  # "bootloader" (the image's own) or "kernel" (direct kernel boot)
+    booted: bool = True  # False: qemu could not run the image at all
+    stage: str = "login"  # how far the boot got (rehearse/stages.py)
 
     @property
     def matches_simulation(self) -> bool:
@@ -36,12 +38,14 @@ class RehearsalResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.matches_simulation and self.parser_finished and self.os_conf_removed else 1
+        ok = self.booted and self.matches_simulation and self.parser_finished and self.os_conf_removed
+        return 0 if ok else 1
 
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "matches_simulation": self.matches_simulation, "mismatches": self.mismatches,
                 "os_conf_removed": self.os_conf_removed, "parser_finished": self.parser_finished,
                 "hostname_seen": self.hostname_seen, "accel": self.accel, "boot": self.boot,
+                "booted": self.booted, "stage": self.stage,
                 "boot_seconds": round(self.boot_seconds, 1),
                 "real": self.real.to_json(), "simulation": self.simulated.to_json(), "parser_log": self.parser_log,
                 "console_tail": self.console_tail, "notes": self.notes}

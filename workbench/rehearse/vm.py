@@ -12,11 +12,13 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from workbench.image.preflight import ImageFacts
 from workbench.osconf import MAC
 from workbench.rehearse.result import STOPPED, RehearsalError
+from workbench.rehearse.stages import reached
 
 DONE = re.compile(r"os-conf: (done; os\.conf removed|failed;.*|no aliyun_custom_image/os\.conf.*|the first partition .* "
                   r"was not found.*)")
@@ -111,9 +113,19 @@ def _running(pid: int) -> bool:
         return False
 
 
+@dataclass
+class BootOutcome:
+    lines: list[str]
+    finished: bool  # the parser said it was done
+    hostname: str | None  # from the login prompt
+    seconds: float
+    booted: bool  # False: qemu could not run the image at all
+    stage: str  # how far it got (stages.reached)
+
+
 def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, timeout: float,
-          console: Callable[[str], None], until_login: bool = False, cancel: threading.Event | None = None,
-          vcpus: int | None = None) -> tuple[list[str], bool, str | None, float]:
+         console: Callable[[str], None], until_login: bool = False, cancel: threading.Event | None = None,
+         vcpus: int | None = None) -> BootOutcome:
     """Boot DRIVE (a qemu -drive value, without the interface) by its bootloader, or with the direct-boot arguments
     given, until the parser is done, then shut it down. until_login: done at the login prompt instead (a bare boot,
     for the benchmark)."""
@@ -178,7 +190,7 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-    if not lines or (not state["finished"] and not any("login:" in ln for ln in lines) and proc.returncode not in (0,)
-                     and len(lines) < 5):
-        raise RehearsalError("qemu could not boot the image: " + (" / ".join(lines[-3:]) or "no console output"))
-    return lines, state["finished"], state["hostname"], time.monotonic() - started
+    booted = bool(lines) and not (not state["finished"] and not any("login:" in ln for ln in lines)
+                                  and proc.returncode not in (0,) and len(lines) < 5)
+    return BootOutcome(lines, state["finished"], state["hostname"], time.monotonic() - started, booted,
+                       reached(lines, state["finished"], state["hostname"]))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from workbench import __version__
 from workbench.checks import AREAS
 from workbench.checks.limits import accepted_first
@@ -12,7 +10,8 @@ from workbench.report.document import ReviewDocument, advisory_data
 from workbench.report.style import STATUS_WORD
 from workbench.report.verdict import verdict
 from workbench.simulate import mask
-from workbench.units import human_size, printable
+from workbench.units import human_size
+from workbench.text import html_block, html_text
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:70em;color:#1b1b1b;padding:0 1em}
@@ -34,7 +33,7 @@ pre.diff .hunk{color:#0b63a6;display:block}pre.diff .ctx{display:block}
 
 
 def _e(text) -> str:
-    return html.escape(printable(text if text is not None else "", 2000))
+    return html_text(text)
 
 
 def _diff_html(change) -> str:
@@ -117,7 +116,7 @@ def to_html(doc: ReviewDocument) -> str:
     if doc.osconf_text is None:
         out.append("<p>No os.conf was given.</p>")
     else:
-        out.append(f"<pre>{_e(mask('os.conf', doc.osconf_text))}</pre>")
+        out.append(f'<pre id="osconf-text">{html_block(mask("os.conf", doc.osconf_text))}</pre>')
         if doc.osconf_problems:
             out.append("<ul>" + "".join(f"<li>{_e(p.line())}</li>" for p in doc.osconf_problems) + "</ul>")
     out.append("</section>")

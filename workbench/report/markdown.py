@@ -9,61 +9,63 @@ from workbench.report.document import ReviewDocument, advisory_data
 from workbench.report.style import STATUS_WORD
 from workbench.report.verdict import verdict
 from workbench.simulate import mask
-from workbench.units import human_size, printable
+from workbench.text import md_code, md_text, printable_block
+from workbench.units import human_size
 
 
-def _md_cell(text) -> str:
-    return printable(text if text is not None else "", 300).replace("|", "\\|")
+def _fenced(text: str) -> str:
+    """A block for a ``` fence: control characters replaced per line, and no line can close the fence."""
+    return printable_block(text).replace("```", "ʼʼʼ")
 
 
 def to_markdown(doc: ReviewDocument) -> str:
     r = doc.review
     f = r.facts
-    lines = [f"# Image review: {_md_cell(f.name)}", "",
+    lines = [f"# Image review: {md_text(f.name)}", "",
              f"**Verdict: {verdict(r)}**", "",
              f"Reviewed {doc.created} by workbench {__version__}.", "", "## Image", "",
-             f"- file: `{_md_cell(f.path)}`", f"- format: {f.format}, virtual size {human_size(f.virtual_size)} "
+             f"- file: {md_code(f.path)}", f"- format: {f.format}, virtual size {human_size(f.virtual_size)} "
                                               f"({f.virtual_size} bytes)",
              f"- partition table: {f.partition_table}" + (f" ({f.mbr_kind} MBR)" if f.mbr_kind else "")]
-    lines += [f"- warning: {_md_cell(w)}" for w in f.warnings]
+    lines += [f"- warning: {md_text(w)}" for w in f.warnings]
     if r.guest and r.guest.os:
         o = r.guest.os
-        lines += [f"- operating system: {_md_cell(o.pretty_name or o.distro)} (family {o.family}, init {o.init}, "
-                  f"network {o.network}); first partition mounted on {_md_cell(o.first_partition_mountpoint)}"]
+        lines += [f"- operating system: {md_text(o.pretty_name or o.distro)} (family {o.family}, init {o.init}, "
+                  f"network {o.network}); first partition mounted on {md_text(o.first_partition_mountpoint)}"]
     lines += ["", "| # | start | size | type | file system | label | mounted on |", "|---|---|---|---|---|---|---|"]
     first = f.first_partition
     for p in sorted(f.partitions, key=lambda p: p.start):
         lines.append(f"| {p.number}{' (first)' if p is first else ''} | {human_size(p.start)} | {human_size(p.size)} | "
-                     f"{_md_cell(p.type_name)} | {p.filesystem or 'none'} | {_md_cell(p.fs.label)} | "
-                     f"{_md_cell(r.mountpoint(p.device))} |")
+                     f"{md_text(p.type_name)} | {p.filesystem or 'none'} | {md_text(p.fs.label)} | "
+                     f"{md_text(r.mountpoint(p.device))} |")
     lines += ["", "## Checks", ""]
     for area, title in AREAS.items():
         results = [c for c in r.results if c.area == area]
         if not results:
             continue
         lines += [f"### {title}", "", "| status | severity | check | finding |", "|---|---|---|---|"]
-        lines += [f"| {STATUS_WORD[c.status]} | {c.severity} | `{c.id}` | {_md_cell(c.detail)} |" for c in results]
+        lines += [f"| {STATUS_WORD[c.status]} | {c.severity} | `{c.id}` | {md_text(c.detail)} |" for c in results]
         for c in results:
             if c.status in ("fail", "warn"):
-                lines += ["", f"**{c.id}**: {_md_cell(c.detail)}", ""]
-                lines += [f"- {_md_cell(e)}" for e in c.evidence[:50]]
+                lines += ["", f"**{c.id}**: {md_text(c.detail)}", ""]
+                lines += [f"- {md_text(e)}" for e in c.evidence[:50]]
                 if c.fix:
-                    lines += ["", f"Fix: {_md_cell(c.fix)}"]
+                    lines += ["", f"Fix: {md_text(c.fix)}"]
         lines.append("")
     if r.fixes:
         lines += ["## Fixes offered", ""]
         chosen = set(doc.plan.fixes) if doc.plan is not None else set()
         for fx in r.fixes:
             mark = " (chosen)" if fx.id in chosen else ""
-            lines.append(f"- `{fx.id}`{mark}: {_md_cell(fx.title)}: " + ", ".join(f"{c.action} `{_md_cell(c.path)}`"
+            lines.append(f"- `{fx.id}`{mark}: {md_text(fx.title)}: " + ", ".join(f"{c.action} {md_code(c.path)}"
                                                                                   for c in fx.changes[:8]))
         lines.append("")
     lines += ["## os.conf", ""]
     if doc.osconf_text is None:
         lines += ["No os.conf was given.", ""]
     else:
-        lines += ["```", (mask("os.conf", doc.osconf_text) or "").rstrip("\n"), "```", ""]
-        lines += [f"- {_md_cell(p.line())}" for p in doc.osconf_problems] + ([""] if doc.osconf_problems else [])
+        lines += ["```", _fenced(mask("os.conf", doc.osconf_text) or "").rstrip("\n"), "```", ""]
+        lines += [f"- {md_text(p.line())}" for p in doc.osconf_problems] + ([""] if doc.osconf_problems else [])
     lines += ["## Simulated first boot", ""]
     if doc.changeset is None:
         lines += ["Not simulated (no os.conf, or no Linux root).", ""]
@@ -72,32 +74,32 @@ def to_markdown(doc: ReviewDocument) -> str:
         lines += [f"Parser `{cs.flavor}`, exit code {cs.exit_code}, {len(cs.changes)} changes.", ""]
         for ch in cs.changes:
             if ch.kind == "dir":
-                lines.append(f"- {ch.action} directory `{_md_cell(ch.path)}`")
+                lines.append(f"- {ch.action} directory {md_code(ch.path)}")
         lines.append("")
         for ch in cs.changes:
             if ch.kind != "dir":
-                lines += [f"#### {ch.action} `{_md_cell(ch.path)}`", "", "```diff",
-                          "".join(unified_diff(ch)).rstrip("\n").replace("```", "ʼʼʼ"), "```", ""]
+                lines += [f"#### {ch.action} {md_code(ch.path)}", "", "```diff",
+                          _fenced("".join(unified_diff(ch)).rstrip("\n")), "```", ""]
         if cs.commands:
-            lines += ["Commands:", ""] + [f"- `{_md_cell(' '.join(a))}`" for a in cs.commands] + [""]
+            lines += ["Commands:", ""] + [f"- {md_code(' '.join(a))}" for a in cs.commands] + [""]
     lines += ["## Injection", ""]
     if doc.inject_result is not None:
         res = doc.inject_result
-        lines += [f"Written to `{_md_cell(res.output)}`; verified: {'yes' if res.ok else 'NO'}; SELinux: "
-                  f"{_md_cell(res.labelling)}", ""]
-        lines += [f"- {'✔' if v.ok else '✘'} `{_md_cell(v.path)}`: {_md_cell(v.detail)}" for v in res.verified]
+        lines += [f"Written to {md_code(res.output)}; verified: {'yes' if res.ok else 'NO'}; SELinux: "
+                  f"{md_text(res.labelling)}", ""]
+        lines += [f"- {'✔' if v.ok else '✘'} {md_code(v.path)}: {md_text(v.detail)}" for v in res.verified]
     elif doc.plan is not None:
         plan = doc.plan
         lines += [f"Plan (not written): parser `{plan.flavor}`, init {plan.init}, fixes: "
                   f"{', '.join(plan.fixes) or 'none'}.", "", "| action | path | why |", "|---|---|---|"]
-        lines += [f"| {w.action} | `{_md_cell(plan.display_path(w.path))}` | {_md_cell(w.reason)} |"
+        lines += [f"| {w.action} | {md_code(plan.display_path(w.path), table=True)} | {md_text(w.reason)} |"
                   for w in plan.writes]
-        lines += [""] + [f"- {_md_cell(n)}" for n in plan.notes]
+        lines += [""] + [f"- {md_text(n)}" for n in plan.notes]
     else:
         lines += ["No injection plan (see the notes)."]
     versions = advisory_data()
     lines += ["", "## Versions", "", f"- workbench {__version__}",
               f"- bundled advisories: {versions['bundled_advisories']} ({', '.join(versions['ids'])}), reviewed "
               f"{', '.join(versions['reviewed'])}"]
-    lines += [f"- note: {_md_cell(n)}" for n in doc.notes]
+    lines += [f"- note: {md_text(n)}" for n in doc.notes]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,8 @@ from workbench.report.diff import unified_diff
 from workbench.report.style import ACTION_STYLE, STATUS_LABEL, STATUS_STYLE
 from workbench.report.verdict import verdict
 from workbench.review import Review
-from workbench.units import human_size, printable
+from workbench.units import human_size
+from workbench.text import printable
 
 
 def to_json_text(review: Review) -> str:
@@ -24,9 +25,9 @@ def to_json_text(review: Review) -> str:
 def partition_line(p, mountpoint: str | None) -> Text:
     line = Text(f"  {p.number:>2}  ")
     line.append(f"{(p.filesystem or 'none'):<9}", style="bold")
-    line.append(f"{human_size(p.size):>10}  {p.type_name}")
+    line.append(f"{human_size(p.size):>10}  {printable(p.type_name, 40)}")
     if p.fs.label:
-        line.append(f"  label={p.fs.label}")
+        line.append(f"  label={printable(p.fs.label, 64)}")
     if mountpoint:
         line.append(f"  on {printable(mountpoint)}", style="cyan")
     return line
@@ -38,19 +39,23 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
     console = Console(file=out, highlight=False, markup=False, emoji=False,
                       force_terminal=color, no_color=(color is False), soft_wrap=True)
     f = review.facts
-    head = Text(f.name, style="bold")
+    head = Text(printable(f.name, 200), style="bold")
     head.append(f"  {f.format}, {human_size(f.virtual_size)} virtual, ")
     head.append(f"{f.partition_table.upper()}" if f.partition_table != "none" else "no partition table")
     console.print(head)
     for p in f.partitions:
         console.print(partition_line(p, review.mountpoint(p.device)))
     if f.whole_disk:
-        console.print(Text(f"  whole disk: {f.whole_disk.kind}"))
+        console.print(Text(f"  whole disk: {f.whole_disk.kind}"
+                           + (f" label={printable(f.whole_disk.label, 64)}" if f.whole_disk.label else "")))
     if review.guest and review.guest.os:
         o = review.guest.os
-        console.print(Text(f"  OS: {o.pretty_name or o.distro or 'unknown'} · family {o.family or '?'} · "
+        console.print(Text(f"  OS: {printable(o.pretty_name or o.distro or 'unknown', 120)} · family {o.family or '?'} · "
                            f"init {o.init or '?'} · network {o.network or '?'} · first partition on "
-                           f"{o.first_partition_mountpoint or 'not mounted'}"))
+                           f"{printable(o.first_partition_mountpoint or 'not mounted', 120)}"))
+    if review.guest is not None:
+        for note in review.guest.notes[:10]:
+            console.print(Text(f"  note: {printable(note, 400)}", style="dim"))
     elif review.quick:
         console.print(Text("  OS: not read (--quick)", style="dim"))
     area = None
@@ -62,21 +67,21 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
         line = Text("  ")
         line.append(f"{STATUS_LABEL[r.status]:<5}", style=STATUS_STYLE[r.status])
         line.append(f" {r.id:<32} ", style="bold" if r.status == "fail" else "")
-        line.append(r.detail)
+        line.append(printable(r.detail, 2000))
         console.print(line)
-        if r.status in ("fail", "warn"):
+        if r.status in ("fail", "warn", "error"):
             for ev in r.evidence[:20]:
-                console.print(Text(f"         · {ev}", style="dim"))
+                console.print(Text(f"         · {printable(ev, 600)}", style="dim"))
             if len(r.evidence) > 20:
                 console.print(Text(f"         · … and {len(r.evidence) - 20} more", style="dim"))
             if r.fix:
-                console.print(Text(f"         fix: {r.fix}", style="cyan"))
+                console.print(Text(f"         fix: {printable(r.fix, 600)}", style="cyan"))
     if review.fixes:
         console.print()
         console.print(Text("Fixes the inject step can apply", style="bold underline"))
         for fix in review.fixes:
             files = ", ".join(printable(ch.path) for ch in fix.changes[:4]) + (" …" if len(fix.changes) > 4 else "")
-            console.print(Text(f"  {fix.id:<28} {fix.title}: {files}"))
+            console.print(Text(f"  {fix.id:<28} {printable(fix.title)}: {files}"))
     c = review.counts()
     console.print()
     summary = Text("Result: ")
@@ -89,7 +94,7 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
 
 def summary_line(review: Review) -> str:
     c = review.counts()
-    return (f"{review.facts.path}: {verdict(review)} ({c['fail']} failed, {c['warn']} warnings, {c['pass']} passed, "
+    return (f"{printable(review.facts.path, 400)}: {verdict(review)} ({c['fail']} failed, {c['warn']} warnings, {c['pass']} passed, "
             f"{c['skip']} skipped)")
 
 
@@ -134,20 +139,20 @@ def print_inject(result, out: TextIO | None = None, color: bool | None = None) -
                       force_terminal=color, no_color=(color is False), soft_wrap=True)
     plan = result if isinstance(result, InjectionPlan) else result.plan
     console.print(Text(f"parser: {plan.flavor} · init: {plan.init} · first partition "
-                       f"{plan.first_uuid or plan.first_label} on {plan.first_mountpoint or 'not mounted'}"))
+                       f"{plan.first_uuid or plan.first_label} on {printable(plan.first_mountpoint or 'not mounted')}"))
     for w in plan.writes:
         line = Text("  ")
         line.append(f"{w.action:<7}", style=ACTION_STYLE.get(w.action, ""))
         mode = f" {w.mode:04o}" if w.kind in ("file", "dir") else ""
-        target = f" -> {w.target}" if w.kind == "link" else ""
-        line.append(f" {printable(plan.display_path(w.path), 200)}{target}{mode}  ({w.reason})")
+        target = f" -> {printable(w.target, 200)}" if w.kind == "link" else ""
+        line.append(f" {printable(plan.display_path(w.path), 200)}{target}{mode}  ({printable(w.reason, 200)})")
         console.print(line)
     for note in plan.notes:
         console.print(Text(f"  note: {printable(note)}", style="dim"))
     if isinstance(result, InjectionPlan):
         return
     console.print(Text(f"wrote {len(result.written)} path(s), {len(result.unchanged)} already as planned; "
-                       f"SELinux: {result.labelling}"))
+                       f"SELinux: {printable(result.labelling, 400)}"))
     for v in result.verified:
         line = Text("  ")
         line.append("✔ " if v.ok else "✘ ", style="green" if v.ok else "bold red")
@@ -155,7 +160,7 @@ def print_inject(result, out: TextIO | None = None, color: bool | None = None) -
         console.print(line)
     verdict = Text("verified: ")
     verdict.append("all planned writes are in place" if result.ok else "FAILED", style="green" if result.ok else "bold red")
-    verdict.append(f" · {result.output} ({result.seconds:.1f} s)")
+    verdict.append(f" · {printable(result.output, 400)} ({result.seconds:.1f} s)")
     console.print(verdict)
 
 
@@ -166,6 +171,9 @@ def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None
     console = Console(file=out or sys.stdout, highlight=False, markup=False, emoji=False,
                       force_terminal=color, no_color=(color is False), soft_wrap=True)
     head = Text("rehearsal: ")
+    if not result.booted:
+        head.append("the image did NOT boot", style="bold red")
+        head.append(f" (stage reached: {result.stage}) · ")
     head.append("matches the simulation" if result.matches_simulation else "DIFFERS from the simulation",
                 style="green" if result.matches_simulation else "bold red")
     head.append(f" · parser {'finished' if result.parser_finished else 'did NOT finish'}"
@@ -187,7 +195,7 @@ def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None
     console.print(Text("parser log", style="bold underline"))
     for line in (mask("os.conf", result.parser_log) or "(none: the parser did not run)").splitlines()[-30:]:
         console.print(Text("  " + printable(line, 300), style="dim"))
-    if not result.parser_finished or not result.matches_simulation:
+    if not result.booted or not result.parser_finished or not result.matches_simulation:
         console.print(Text("last console lines", style="bold underline"))
         for line in result.console_tail[-15:]:
             console.print(Text("  " + printable(line, 300), style="dim"))

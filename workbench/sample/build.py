@@ -46,6 +46,7 @@ class Entry:
     uid: int = 0
     gid: int = 0
     target: str = ""
+    sparse: int = 0  # a file of this many bytes that is all hole (after data)
 
 
 class Tree:
@@ -71,6 +72,12 @@ class Tree:
         self.entries[path] = Entry("file", data=data, mode=mode, uid=uid, gid=gid)
         return self
 
+    def sparse_file(self, path: str, size: int, mode: int = 0o644) -> "Tree":
+        """A file of size bytes with no data blocks (a hole), as an image can hold far bigger than its disk."""
+        self._parents(path)
+        self.entries[path] = Entry("file", data=b"", mode=mode, sparse=size)
+        return self
+
     def symlink(self, path: str, target: str) -> "Tree":
         self._parents(path)
         self.entries[path] = Entry("symlink", target=target, mode=0o777)
@@ -87,6 +94,8 @@ class Tree:
             elif e.kind == "file":
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(e.data)
+                if e.sparse:
+                    os.truncate(dest, e.sparse)
                 dest.chmod(0o644)
             else:
                 dest.parent.mkdir(parents=True, exist_ok=True)
