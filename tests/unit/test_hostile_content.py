@@ -209,3 +209,27 @@ def test_the_parser_ignores_what_the_validator_rejects():
     for conf in ("hostname =spaced\n", "#\n" * 200 + "hostname=late-host\n"):
         cs = simulate("ifupdown", conf)
         assert cs.change("/etc/hostname") is None, conf[:20]
+
+
+def test_a_file_of_the_wrong_type_is_not_an_absence():
+    """A FIFO where /etc/shadow should be (as a tar from the guest lists it): the password checks warn."""
+    import tarfile
+
+    from workbench.image.tree import GuestTree
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"root:x:0:0:root:/root:/bin/bash\n"
+        info = tarfile.TarInfo("./passwd")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        fifo = tarfile.TarInfo("./shadow")
+        fifo.type = tarfile.FIFOTYPE
+        tar.addfile(fifo)
+    ctx = context({})
+    tree = GuestTree()
+    buf.seek(0)
+    tree.add_tar(buf, "/etc")
+    ctx.guest.tree = tree
+    r = run("password.empty", ctx)
+    assert r.status == "warn" and "not read: /etc/shadow (not a regular file)" in r.evidence

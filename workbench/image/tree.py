@@ -149,8 +149,9 @@ class GuestTree:
                 self.skipped.append(f"{path}: {m.size} bytes, not read ({why})")
                 self.mark_unread(path, f"{m.size} bytes, not read ({why})")
             self.add(Node(path, "file", mode, m.uid, m.gid, m.size, data))
-        else:
+        else:  # a device, FIFO or socket where a file may be expected: not a file, and not an absence either
             self.add(Node(path, "other", mode, m.uid, m.gid))
+            self.mark_unread(path, "not a regular file")
 
     def mark_unread(self, path: str, why: str) -> None:
         """path exists in the guest but its content (or part of it) was not read, for this reason."""
