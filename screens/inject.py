@@ -15,6 +15,7 @@ from screens.widgets.diff_view import diff_text
 from screens.widgets.journey import JourneyBar
 from screens.widgets.result_table import ResultTable
 from workbench.report.style import ACTION_STYLE
+from workbench.simulate import Change
 from workbench.text import printable
 
 
@@ -101,10 +102,14 @@ class InjectScreen(Screen):
         self.query_one("#inj-summary", Static).update(summary)
         pairs = list(zip(plan.writes, plan.changes())) if plan else []
         self._changes = {str(i): ch for i, (_, ch) in enumerate(pairs)}
-        shown = self.query_one("#inj-writes", ResultTable).refill(
-            (str(i), (Text(w.action, style=ACTION_STYLE.get(w.action, "")), Text(printable(ch.path, 100)),
-                      Text(printable(w.reason, 60))))
-            for i, (w, ch) in enumerate(pairs))
+        rows = [(str(i), (Text(w.action, style=ACTION_STYLE.get(w.action, "")), Text(printable(ch.path, 100)),
+                          Text(printable(w.reason, 60)))) for i, (w, ch) in enumerate(pairs)]
+        for n, (fix_id, cmd) in enumerate(plan.commands if plan else []):
+            key = f"cmd{n}"  # a command: what runs in the appliance and what it replaces, shown as its "diff"
+            self._changes[key] = Change(cmd.shown(), "run", None, plan.command_text(cmd), "command")
+            rows.append((key, (Text("run", style="magenta"), Text(printable(cmd.shown(), 100)),
+                               Text(printable(fix_id, 60)))))
+        shown = self.query_one("#inj-writes", ResultTable).refill(rows)
         if shown is not None:
             self._show(shown)
         self.show_progress(app.inject_phase)

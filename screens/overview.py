@@ -13,7 +13,7 @@ from screens.widgets.check_detail import CheckDetail, status_text
 from screens.widgets.journey import JourneyBar
 from screens.widgets.partition_map import PartitionMap
 from screens.widgets.result_table import ResultTable
-from workbench.checks import CheckResult
+from workbench.checks import READINESS_AREAS, CheckResult
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestReport, Progress
 from workbench.units import human_size
@@ -28,6 +28,7 @@ class OverviewScreen(Screen):
         Binding("r", "app.reload", "Reload", tooltip="Read the image again and rerun the checks"),
         Binding("p", "focus_partitions", "Partitions", tooltip="Move to the partition table"),
         Binding("l", "focus_limits", "Limits", tooltip="Move to the import limit checks"),
+        Binding("b", "focus_readiness", "Boot", tooltip="Move to the boot and network checks (ECS's virtual hardware)"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -40,6 +41,7 @@ class OverviewScreen(Screen):
             yield PartitionMap(id="partition-map")
             yield DataTable(id="partitions", cursor_type="row", zebra_stripes=True)
             yield ResultTable(id="limits", cursor_type="row")
+            yield ResultTable(id="readiness", cursor_type="row")
             yield CheckDetail(id="check-detail")
         with Horizontal(id="progress-row"):
             yield Label("Reading the image…", id="progress-label")
@@ -56,6 +58,9 @@ class OverviewScreen(Screen):
         limits = self.query_one("#limits", DataTable)
         limits.border_title = "Import limits"
         limits.add_columns("status", "check", "why")
+        ready = self.query_one("#readiness", DataTable)
+        ready.border_title = "Boot and network on ECS"
+        ready.add_columns("status", "check", "why")
         self.query_one("#os-facts", Static).update(Text("waiting for the appliance…", style="dim"))
         limits.focus()
         self.update_view()
@@ -121,14 +126,46 @@ class OverviewScreen(Screen):
             t.append(f"\nfamily {o.family or '?'} · init {o.init or '?'} · network {o.network or '?'}")
             t.append(f"\nroot {report.root_device} · first partition on "
                      f"{printable(o.first_partition_mountpoint or 'not mounted')}")
+            self._boot_lines(t, report)
         self.query_one("#os-facts", Static).update(t)
         self._fill_partitions(facts, report)
 
+    def _boot_lines(self, t: Text, report: GuestReport) -> None:
+        """Boot mode, default kernel, and the drivers its initramfs has for ECS's virtual hardware."""
+        from workbench.checks.boot import boot_mode
+
+        bf = report.boot
+        if bf is None:
+            return
+        review = self.app.state.review
+        mode = boot_mode(review.context()) if review is not None else None
+        t.append(f"\nboot {mode or 'unknown'} · {bf.loader or 'no bootloader'}")
+        k = bf.kernel
+        if k is None:
+            t.append(" · no default kernel", style="yellow")
+            return
+        t.append(f" · kernel {printable(k.version or k.path, 60)}" + (f" ({printable(k.arch, 20)})" if k.arch else ""))
+        if k.initramfs is not None:
+            have = k.initramfs.modules()
+            found = [m for m in ("virtio_blk", "virtio_pci", "virtio_net", "nvme") if m in have
+                     or k.has(m) == "built in"]
+            t.append("\ninitramfs: " + (", ".join(found) or "no virtio drivers"),
+                     style="" if {"virtio_blk", "virtio_pci"} <= set(found) else "yellow")
+
     def show_results(self, results: list[CheckResult]) -> None:
-        self._results = {r.id: r for r in results if r.area == "limits"}
+        self._results = {r.id: r for r in results if r.area in READINESS_AREAS}
+        limits = [r for r in self._results.values() if r.area == "limits"]
+        ready = [r for r in self._results.values() if r.area != "limits"]
         shown = self.query_one("#limits", ResultTable).refill(
-            (r.id, (status_text(r.status), r.id, Text(printable(r.detail, 200)))) for r in self._results.values())
-        if shown is not None:
+            (r.id, (status_text(r.status), r.id, Text(printable(r.detail, 200)))) for r in limits)
+        self.query_one("#readiness", ResultTable).refill(
+            (r.id, (status_text(r.status), r.id, Text(printable(r.detail, 200)))) for r in ready)
+        self.query_one("#readiness").display = bool(ready)
+        focused = self.app.focused
+        if focused is not None and focused.id == "readiness" and ready:
+            table = self.query_one("#readiness", ResultTable)
+            self._show_detail(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        elif shown is not None:
             self._show_detail(shown)
 
     def show_progress(self, p: Progress) -> None:
@@ -144,7 +181,7 @@ class OverviewScreen(Screen):
 
     # -- interaction -------------------------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "limits" and event.row_key is not None:
+        if event.data_table.id in ("limits", "readiness") and event.row_key is not None:
             self._show_detail(event.row_key.value)
 
     def _show_detail(self, check_id: str | None) -> None:
@@ -155,3 +192,6 @@ class OverviewScreen(Screen):
 
     def action_focus_limits(self) -> None:
         self.query_one("#limits").focus()
+
+    def action_focus_readiness(self) -> None:
+        self.query_one("#readiness").focus()

@@ -13,7 +13,7 @@ from textual.widgets.selection_list import Selection
 from screens.widgets.check_detail import CheckDetail, severity_text, status_text
 from screens.widgets.journey import JourneyBar
 from screens.widgets.result_table import ResultTable
-from workbench.checks import AREAS, CheckResult
+from workbench.checks import AREAS, SECURITY_AREAS, CheckResult
 from workbench.fixes import Fix
 from workbench.report.style import ACTION_STYLE
 from workbench.text import printable
@@ -63,7 +63,7 @@ class SecurityScreen(Screen):
             return
         state = self.app.state
         review = state.review
-        results = [r for r in (review.results if review else []) if r.area != "limits"]
+        results = [r for r in (review.results if review else []) if r.area in SECURITY_AREAS]
         self._show_summary(results, state)
         self._fill_checks(results)
         self._fill_fixes(state.fixes, state.chosen_fixes)
@@ -148,6 +148,9 @@ class SecurityScreen(Screen):
         t.append(f"  for {', '.join(fix.checks)}")
         for ch in fix.changes[:40]:
             t.append(f"\n  {ch.action:<7} {printable(ch.path, 200)}", style=ACTION_STYLE[ch.action])
+        for cmd in fix.commands:
+            t.append(f"\n  {'run':<7} {printable(cmd.shown(), 200)}", style="magenta")
+            t.append(f"  (in the appliance; replaces {printable(', '.join(cmd.replaces), 200)})", style="dim")
         for note in fix.notes:
             t.append(f"\n  {printable(note)}", style="dim")
         self.query_one("#sec-fix-changes", Static).update(t)

@@ -30,7 +30,7 @@ esac
 
 PACKAGES="libguestfs-tools libguestfs-xfs python3-guestfs $kernel_pkg qemu-utils qemu-system-x86 \
 bubblewrap e2fsprogs fdisk gdisk dosfstools mtools xfsprogs python3-venv \
-openssh-client busybox rpm db5.3-util shellcheck chromium debootstrap extlinux tmux"
+openssh-client busybox rpm db5.3-util shellcheck chromium debootstrap extlinux tmux ovmf"
 
 missing=""
 for p in $PACKAGES; do

@@ -119,8 +119,8 @@ def run_cli(tmp_path):
     """Run the real CLI in a subprocess; returns CompletedProcess."""
     import subprocess
 
-    def run(*args, cwd=None, env=None):
+    def run(*args, cwd=None, env=None, timeout=300):
         return subprocess.run(workbench_cmd() + [str(a) for a in args], capture_output=True, text=True,
-                              cwd=cwd or tmp_path, env={**os.environ, **(env or {})}, timeout=300)
+                              cwd=cwd or tmp_path, env={**os.environ, **(env or {})}, timeout=timeout)
 
     return run

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workbench import osconf as osconf_mod
+from workbench.checks import SECURITY_AREAS
 
 if TYPE_CHECKING:
     from workbench.state import ReviewState
@@ -13,8 +14,10 @@ if TYPE_CHECKING:
 STEPS = [("overview", "Limits"), ("security", "Security"), ("osconf", "os.conf"), ("simulation", "Simulation"),
          ("inject", "Inject"), ("report", "Report")]
 HELP = {
-    "overview": ("The import limits: format, virtual size over 5 GiB, and a writable FAT32/ext first partition.",
-                 "A failed limit means the platform rejects the image; the fix says what to change at the source."),
+    "overview": ("The import limits (format, size over 5 GiB, a writable first partition), then boot and network "
+                 "on ECS's virtio hardware.",
+                 "A failed limit means the platform rejects the image; b moves to the boot checks, whose fixes "
+                 "are chosen with the others."),
     "security": ("Passwords, SSH keys, risky services and vulnerable packages, found offline in the image.",
                  "Choose the fixes to apply (f, space); what each changes is shown below the list."),
     "osconf": ("The os.conf the platform writes at first boot: VPC or classic, checked as you type.",
@@ -57,6 +60,10 @@ def steps(state: ReviewState) -> list[Step]:
         elif errored:
             out.append(Step("overview", "Limits", "attention", "could not finish: "
                             + ", ".join(r.id for r in errored)))
+        elif unready := [r for r in review.results if r.area in ("boot", "network", "guest") and r.status == "fail"
+                         and not (set(r.offers) & chosen_fixes)]:
+            out.append(Step("overview", "Limits", "attention", "will not boot or answer on ECS as it is: "
+                            + ", ".join(r.id for r in unready[:4]) + ("…" if len(unready) > 4 else "")))
         elif warned:
             out.append(Step("overview", "Limits", "attention", "; ".join(r.title.lower() for r in warned)))
         else:
@@ -68,8 +75,9 @@ def steps(state: ReviewState) -> list[Step]:
     elif checks_running:
         out.append(Step("security", "Security", "todo", "the checks are running"))
     else:
-        failing = [r for r in review.results if r.area != "limits" and r.status == "fail"]
-        errored = [r for r in review.results if r.area != "limits" and r.status == "error"]
+        security = [r for r in review.results if r.area in SECURITY_AREAS]
+        failing = [r for r in security if r.status == "fail"]
+        errored = [r for r in security if r.status == "error"]
         open_ = [r for r in failing if not (set(r.offers) & chosen_fixes)]
         if errored:
             out.append(Step("security", "Security", "attention", f"{len(errored)} check(s) could not finish: "

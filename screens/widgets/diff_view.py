@@ -5,10 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 
 from workbench.report.diff import unified_diff
-from workbench.text import printable
+from workbench.text import printable, printable_block
 
 
 def diff_text(change) -> Text:
+    if change.kind == "command":  # what runs in the appliance: said as it is, not as a diff
+        return Text(printable_block(change.after or "", 8192), style="magenta")
     t = Text()
     for line in unified_diff(change):
         line = printable(line.rstrip("\n"), 2000)

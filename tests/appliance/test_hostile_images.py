@@ -18,8 +18,6 @@ import time
 import pytest
 
 from tests.conftest import sha256, workbench_cmd
-from tests.fixtures import hostile
-from tests.unit.sim_helpers import VPC
 
 pytestmark = [pytest.mark.appliance, pytest.mark.timeout(600)]
 

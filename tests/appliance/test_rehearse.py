@@ -13,22 +13,11 @@ import time
 import pytest
 
 from tests.conftest import sha256
-from tests.fixtures import debian_boot
-from tests.fixtures.images import CACHE
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.image import session
 from workbench.rehearse import rehearse
 
 pytestmark = pytest.mark.appliance
-
-
-@pytest.fixture(scope="module")
-def bootable():
-    why = debian_boot.unavailable()
-    if why:
-        pytest.skip(f"the bootable Debian image cannot be built here: {why}")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    return debian_boot.image(CACHE)
 
 
 def test_vpc_rehearsal_by_the_cli(bootable, tmp_path):
@@ -49,14 +38,6 @@ def test_vpc_rehearsal_by_the_cli(bootable, tmp_path):
                          and not c["path"].startswith(("/var/lib/os-conf",)) and "ssh_host" not in c["path"]}
     assert "done; os.conf removed" in doc["parser_log"]
     assert sha256(bootable) == before  # the image itself is never written
-
-
-@pytest.fixture(scope="module")
-def with_bootloader(bootable):
-    why = debian_boot.bootloader_unavailable()
-    if why:
-        pytest.skip(f"the Debian image with a bootloader cannot be built here: {why}")
-    return debian_boot.with_bootloader(CACHE)
 
 
 def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader, monkeypatch):

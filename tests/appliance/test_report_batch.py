@@ -31,7 +31,7 @@ def reports(built, tmp_path_factory):
 def test_report_cli(reports):
     html, proc = reports["html"]
     assert proc.returncode == 1  # the sample fails checks
-    assert proc.stdout.strip() == f"{html}: importable with 7 high-risk findings"
+    assert proc.stdout.strip() == f"{html}: importable with 8 high-risk findings"
     text = html.read_text()
     assert text.startswith("<!DOCTYPE html>") and "<script" not in text and "http" not in text.split("<body>")[0]
     assert "cXdlcjEyMzQK" not in text and "password=********" in text
@@ -47,7 +47,7 @@ def test_html_report_in_headless_chromium(reports, tmp_path):
                          capture_output=True, text=True, timeout=120).stdout
     for section in ("image", "checks", "fixes", "osconf", "simulation", "injection", "versions"):
         assert f'<section id="{section}">' in dom, section
-    assert "Verdict: importable with 7 high-risk findings" in dom
+    assert "Verdict: importable with 8 high-risk findings" in dom
     assert 'class="add"' in dom and 'class="del"' in dom  # coloured diffs
     assert "<b>(chosen)</b>" in dom and "CVE-2024-6387" in dom
     pdf = tmp_path / "review.pdf"

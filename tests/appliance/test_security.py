@@ -30,7 +30,8 @@ def test_sample_fixes_preview(guest):
     results = run_checks(Context(facts, report))
     fixes = {f.id: f for f in build_fixes(results, report.tree)}
     assert set(fixes) == {"fix.lock-account", "fix.expire-passwords", "fix.remove-host-keys", "fix.remove-user-keys",
-                          "fix.remove-authorized-keys", "fix.disable-service", "fix.harden-sshd"}
+                          "fix.remove-authorized-keys", "fix.disable-service", "fix.harden-sshd",
+                          "fix.initramfs-drivers", "fix.remove-agents"}
     paths = {c.path for c in fixes["fix.remove-host-keys"].changes}
     assert "/etc/ssh/ssh_host_ed25519_key.pub" in paths
     assert fixes["fix.remove-user-keys"].changes[0].path == "/home/admin/.ssh/id_ed25519"

@@ -163,7 +163,7 @@ def test_rehearse_refuses_before_booting(run_cli, built, workdir):
     assert_one_sentence(run_cli("rehearse", sample, "--os-conf", workdir / "missing.conf"), "missing.conf")
     assert_one_sentence(run_cli("rehearse", sample, "--os-conf", conf, "--timeout", "0"), "--timeout")
     assert_one_sentence(run_cli("rehearse", workdir / "none.qcow2", "--os-conf", conf), "no such file")
-    # the sample has no boot code in its first sector: a bootloader boot is refused at once
-    proc = run_cli("rehearse", sample, "--os-conf", conf, "--boot", "bootloader")
+    # an image with no boot code in its first sector: a bootloader boot is refused at once
+    proc = run_cli("rehearse", built("gpt-esp-debian"), "--os-conf", conf, "--boot", "bootloader")
     assert_one_sentence(proc, "no BIOS boot code")
     assert listing(workdir) == before

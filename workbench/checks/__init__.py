@@ -32,7 +32,10 @@ class Severity(StrEnum):
 
 
 AREAS = {"limits": "Import limits", "passwords": "Passwords", "ssh": "SSH", "services": "Services",
-         "vulns": "Vulnerabilities"}  # the order of DESIGN.md's check table
+         "vulns": "Vulnerabilities", "boot": "Boot on ECS", "network": "Network on ECS",
+         "guest": "Guest"}  # the order of DESIGN.md's check table
+READINESS_AREAS = ("limits", "boot", "network", "guest")  # will it be taken, boot and answer (the overview)
+SECURITY_AREAS = ("passwords", "ssh", "services", "vulns")  # what the import rules forbid (the security screen)
 
 
 @dataclass
@@ -120,7 +123,7 @@ def check(id: str, title: str, area: str, severity: str, needs_guest: bool = Fal
 
 def _load() -> None:
     # registration order is report order within an area
-    from workbench.checks import limits, passwords, ssh, services, vulns  # noqa: F401
+    from workbench.checks import boot, guest, limits, network, passwords, services, ssh, vulns  # noqa: F401
 
 
 def all_checks() -> list[Check]:

@@ -4,109 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from workbench.checks import Check, CheckResult, Context, check
+from workbench.enablement import RC_DIRS, SYSTEMD_DIRS, Enabled, enabled_anywhere
 from workbench.image.tree import GuestTree
 from workbench.paths import assets_dir
 from workbench.text import printable
 
-SYSTEMD_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
-RC_DIRS = [f"/etc/rc{n}.d" for n in (2, 3, 4, 5)] + [f"/etc/rc.d/rc{n}.d" for n in (2, 3, 4, 5)]
 SERVICE_FILES = (*SYSTEMD_DIRS, *RC_DIRS, "/etc/init.d", "/etc/rc.d/init.d", "/etc/runlevels", "/etc/init",
                  "/etc/xinetd.conf", "/etc/xinetd.d", "/etc/inetd.conf", "/etc/inetd.d")
-OPENRC_LEVELS = ("sysinit", "boot", "default", "nonetwork")
 MAX_CONF = 1 << 20
 
 
 @lru_cache(maxsize=1)
 def risky_services() -> dict:
     return json.loads((assets_dir() / "risky-services.json").read_text(encoding="utf-8"))
-
-
-@dataclass(frozen=True)
-class Enabled:
-    how: str  # human sentence
-    target: str  # what fix.disable-service acts on
-
-
-def _unit_matches(link_name: str, unit: str) -> bool:
-    if "@." in unit:
-        prefix, suffix = unit.split("@", 1)
-        return link_name.startswith(prefix + "@") and link_name.endswith(suffix[1:] if suffix.startswith(".") else suffix)
-    return link_name == unit
-
-
-def masked(tree: GuestTree, unit: str) -> bool:
-    """systemctl mask links the unit to /dev/null in /etc (or /run): then nothing starts it."""
-    return any(tree.readlink(f"{d}/{unit}") == "/dev/null" for d in ("/etc/systemd/system", "/run/systemd/system"))
-
-
-def systemd_enabled(tree: GuestTree, unit: str) -> list[Enabled]:
-    out = []
-    if masked(tree, unit):
-        return out
-    seen = set()
-    for base in SYSTEMD_DIRS:
-        real = tree.resolve(base)
-        if real is None or real in seen:
-            continue
-        seen.add(real)
-        for d in tree.listdir(base):
-            if not d.endswith((".wants", ".requires")):
-                continue
-            for name in tree.listdir(f"{base}/{d}"):
-                if _unit_matches(name, unit):
-                    path = f"{base}/{d}/{name}"
-                    how = f"{name} is enabled ({path})"
-                    if base.startswith("/etc"):
-                        out.append(Enabled(how, f"link:{path}"))
-                    else:  # vendor-enabled: only masking turns it off
-                        out.append(Enabled(how + ", enabled by the vendor", f"mask:{name}"))
-    return out
-
-
-def sysv_enabled(tree: GuestTree, script: str) -> list[Enabled]:
-    out, seen = [], set()
-    for d in RC_DIRS:
-        real = tree.resolve(d)
-        if real is None or real in seen:
-            continue
-        seen.add(real)
-        for name in tree.listdir(d):
-            if re.fullmatch(r"S\d\d" + re.escape(script), name):
-                out.append(Enabled(f"sysvinit start link {real}/{name}", f"link:{real}/{name}"))
-    return out
-
-
-def openrc_enabled(tree: GuestTree, name: str) -> list[Enabled]:
-    return [Enabled(f"OpenRC runlevel {lvl} starts {name}", f"link:/etc/runlevels/{lvl}/{name}")
-            for lvl in OPENRC_LEVELS if tree.exists(f"/etc/runlevels/{lvl}/{name}")
-            or tree.is_link(f"/etc/runlevels/{lvl}/{name}")]
-
-
-def upstart_enabled(tree: GuestTree, job: str) -> list[Enabled]:
-    conf = tree.read_text(f"/etc/init/{job}.conf", MAX_CONF)
-    if conf is None or not re.search(r"^\s*start\s+on\b", conf, re.M):
-        return []
-    override = tree.read_text(f"/etc/init/{job}.override", MAX_CONF) or ""
-    if re.search(r"^\s*manual\s*$", conf + "\n" + override, re.M):
-        return []
-    return [Enabled(f"upstart job /etc/init/{job}.conf starts on boot", f"upstart:{job}")]
-
-
-def enabled_anywhere(tree: GuestTree, spec: dict) -> list[Enabled]:
-    out = []
-    for unit in spec.get("systemd", []):
-        out += systemd_enabled(tree, unit)
-    for script in spec.get("sysv", []):
-        out += sysv_enabled(tree, script)
-    for name in spec.get("openrc", []):
-        out += openrc_enabled(tree, name)
-    for job in spec.get("upstart", []):
-        out += upstart_enabled(tree, job)
-    return out
 
 
 def xinetd_services(tree: GuestTree) -> list[tuple[str, str, bool]]:

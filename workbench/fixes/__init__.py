@@ -29,6 +29,23 @@ class FileChange:
 
 
 @dataclass
+class FixCommand:
+    """A program of the image run inside the appliance (never on the host) after the file changes, such as the
+    image's own update-initramfs. The files it replaces are saved first (uninject restores them) and checked
+    after it ran."""
+    argv: list[str]
+    replaces: list[str]  # guest paths it rewrites
+    why: str
+    verify: dict = field(default_factory=dict)  # {"initramfs": path, "modules": [...]} or {"boot_config": path}
+
+    def to_json(self) -> dict:
+        return {"argv": list(self.argv), "replaces": list(self.replaces), "why": self.why}
+
+    def shown(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass
 class Fix:
     id: str
     title: str
@@ -36,11 +53,12 @@ class Fix:
     targets: list[str]
     changes: list[FileChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    commands: list[FixCommand] = field(default_factory=list)
 
     def to_json(self, with_text: bool = False) -> dict:
         return {"id": self.id, "title": self.title, "checks": self.checks, "targets": self.targets,
                 "changes": [c.to_json() if with_text else {"path": c.path, "action": c.action} for c in self.changes],
-                "notes": self.notes}
+                "commands": [c.to_json() for c in self.commands], "notes": self.notes}
 
 
 class View:
@@ -92,7 +110,7 @@ def register_fix(id: str, title: str):
 
 
 def _load() -> None:
-    from workbench.fixes import accounts, ssh, services  # noqa: F401
+    from workbench.fixes import accounts, boot, guest, network, ssh, services  # noqa: F401
 
 
 def known_fixes() -> dict[str, FixSpec]:
@@ -144,3 +162,14 @@ def combined_changes(fixes: list[Fix], tree: GuestTree) -> list[FileChange]:
     return out
 
 
+def combined_commands(fixes: list[Fix], tree: GuestTree) -> list[tuple[str, FixCommand]]:
+    """(fix id, command) of the chosen fixes, in order, each command once, as built on the image as it is."""
+    out, seen = [], set()
+    for chosen in fixes:
+        again = Fix(chosen.id, chosen.title, chosen.checks, chosen.targets)
+        known_fixes()[chosen.id].build(again, View(tree))
+        for cmd in again.commands:
+            if tuple(cmd.argv) not in seen:
+                seen.add(tuple(cmd.argv))
+                out.append((chosen.id, cmd))
+    return out

@@ -9,6 +9,11 @@ from workbench.fixes import FileChange, Fix, View, register_fix
 
 @register_fix("fix.disable-service", "Disable risky network services")
 def _disable(fix: Fix, tree: View) -> None:
+    disable_units(fix, tree)
+
+
+def disable_units(fix: Fix, tree: View) -> None:
+    """Undo each enablement in fix.targets (link:, mask:, upstart:, xinetd:, inetd:, as enablement.py gives them)."""
     edits: dict[str, str] = {}
     for target in fix.targets:
         kind, _, rest = target.partition(":")

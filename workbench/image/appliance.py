@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from typing import Callable, TypeVar
 
 from workbench.errors import GuestError, ImageError
 
@@ -19,6 +19,7 @@ _accel_lock = threading.Lock()
 _accel: dict[str, object] = {"tcg": os.environ.get("WORKBENCH_FORCE_TCG") == "1", "announced": False}
 
 Notify = Callable[[str], None]
+T = TypeVar("T")
 
 
 def new_handle(force_tcg: bool | None = None):
@@ -53,7 +54,7 @@ def launch(add_drives: Callable[[object], None], notify: Notify | None = None,
         error = None
         try:
             try:
-                _launch_interruptibly(g)
+                interruptibly(g.launch)
                 return g, ("tcg" if mode == "tcg" or not os.path.exists("/dev/kvm") else "kvm")
             except RuntimeError as e:
                 error = e
@@ -78,14 +79,14 @@ def launch(add_drives: Callable[[object], None], notify: Notify | None = None,
                      "run `libguestfs-test-tool` to see why")
 
 
-def _launch_interruptibly(g) -> None:
-    """g.launch(), but ^C and SIGTERM stop it at once. launch is one long C call, during which Python runs no
-    signal handler; in the main thread, Python's signal wakeup fd tells a watcher thread that a signal arrived,
-    the watcher kills the appliance's qemu, launch returns, and the signal is raised as usual. (launch stays in
-    the thread that made the handle: libguestfs keeps its quiet error handler per thread.)"""
+def interruptibly(call: Callable[[], T]) -> T:
+    """call() (one long libguestfs C call: launch, or a guest command), but ^C and SIGTERM stop it at once.
+    During a C call Python runs no signal handler; in the main thread, Python's signal wakeup fd tells a watcher
+    thread that a signal arrived, the watcher kills the appliance's qemu, the call returns (failing), and the
+    signal is raised as usual. (The call stays in the calling thread: libguestfs keeps its quiet error handler
+    per thread.) Elsewhere than the main thread it is a plain call."""
     if threading.current_thread() is not threading.main_thread():
-        g.launch()
-        return
+        return call()
     import select
     import signal
 
@@ -96,8 +97,7 @@ def _launch_interruptibly(g) -> None:
     except ValueError:  # not the main interpreter's thread after all
         os.close(r)
         os.close(w)
-        g.launch()
-        return
+        return call()
     done = threading.Event()
 
     def watch() -> None:
@@ -106,10 +106,10 @@ def _launch_interruptibly(g) -> None:
                 _kill_our_qemu()
                 return
 
-    watcher = threading.Thread(target=watch, name="wb-launch-watch", daemon=True)
+    watcher = threading.Thread(target=watch, name="wb-appliance-watch", daemon=True)
     watcher.start()
     try:
-        g.launch()
+        return call()
     finally:
         done.set()
         watcher.join()
@@ -138,5 +138,10 @@ def _kill_our_qemu() -> None:
                 pass
 
 
+def software_emulation() -> bool:
+    """True when the appliance runs (or will run) under TCG: everything in it is several times slower."""
+    return bool(_accel["tcg"]) or not os.path.exists("/dev/kvm")
+
+
 def expected_launch_seconds() -> float:
-    return EXPECTED_LAUNCH["tcg" if _accel["tcg"] or not os.path.exists("/dev/kvm") else "kvm"]
+    return EXPECTED_LAUNCH["tcg" if software_emulation() else "kvm"]

@@ -90,6 +90,10 @@ class GuestFiles:
     def write_file(self, path: str, data: bytes) -> None:
         self._g.write(path, data)
 
+    def upload(self, host_path: str, path: str) -> None:
+        """A host file (the workbench's own, never the image's) written into the guest."""
+        self._g.upload(host_path, path)
+
     def mkdir_p(self, path: str) -> None:
         self._g.mkdir_p(path)
 
@@ -119,6 +123,14 @@ class GuestFiles:
             return True
         except RuntimeError:
             return False
+
+    def command(self, argv: list[str]) -> str:
+        """Run a program of the guest inside the appliance (chrooted into the mounted guest, with /dev, /proc and
+        /sys bound in): never on the host. Its standard output; RuntimeError with its error output on failure.
+        ^C and SIGTERM stop it at once (the appliance is killed): it can run for minutes."""
+        from workbench.image.appliance import interruptibly
+
+        return interruptibly(lambda: self._g.command(list(argv)))
 
     # -- mounts ---------------------------------------------------------------------------------
     def mount(self, device: str, mountpoint: str, readonly: bool = False) -> None:

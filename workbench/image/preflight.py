@@ -73,6 +73,8 @@ class ImageFacts:
     partitions: list[Partition] = field(default_factory=list)
     whole_disk: FsInfo | None = None
     warnings: list[str] = field(default_factory=list)
+    boot_code: str | None = None  # BIOS boot code in the first sector: grub, mbr (chain-loads the active
+    # partition, as syslinux's does), other; None when there is none
 
     @property
     def first_partition(self) -> Partition | None:
@@ -93,7 +95,7 @@ class ImageFacts:
             "mbr_kind": self.mbr_kind, "disk_id": self.disk_id,
             "partitions": [p.to_json(mountpoint(p.device)) for p in self.partitions],
             "whole_disk_filesystem": self.whole_disk.kind if self.whole_disk else None,
-            "warnings": self.warnings,
+            "warnings": self.warnings, "boot_code": self.boot_code,
         }
 
 
@@ -111,6 +113,18 @@ def _sniff_at(reader: ByteReader, bases: list[int]) -> list[FsInfo]:
             info.unclean_reasons.extend(fat_dirty(info.kind, head))
             info.clean = not info.unclean_reasons
     return infos
+
+
+def boot_code(sector: bytes) -> str | None:
+    """What BIOS boot code the first sector holds (a boot signature and a non-empty code area)."""
+    if len(sector) < 512 or sector[510:512] != b"\x55\xaa" or not any(sector[:440]):
+        return None
+    code = sector[:440]
+    if b"GRUB" in code:
+        return "grub"
+    if b"Multiple active partitions" in code or b"Missing operating system" in code:
+        return "mbr"
+    return "other"
 
 
 def preflight(path: str, allow_backing: bool = False) -> ImageFacts:
@@ -135,7 +149,9 @@ def preflight(path: str, allow_backing: bool = False) -> ImageFacts:
         facts.warnings.append(f"qemu-img check: {leaks} leaked clusters (harmless; qemu-img check -r leaks frees them)")
     reader = ByteReader(path, info.format, size)
     disk_fs = _sniff_at(reader, [0])[0]
-    table = read_partition_table(reader, fat_at_zero=fat_bpb(reader.read(0, 512)) is not None)
+    sector0 = reader.read(0, 512)
+    facts.boot_code = boot_code(sector0)
+    table = read_partition_table(reader, fat_at_zero=fat_bpb(sector0) is not None)
     facts.partition_table = table.kind
     facts.sector_size = table.sector_size
     facts.mbr_kind = table.mbr_kind

@@ -52,7 +52,18 @@ PROBES = ["/sbin/init", "/usr/sbin/init", "/bin/sh", "/sbin/openrc", "/sbin/init
           "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/usr/sbin/NetworkManager",
           "/usr/sbin/wicked", "/usr/sbin/netplan", "/sbin/ifup", "/usr/sbin/ifup", "/bin/busybox",
           "/usr/sbin/sshd", "/usr/bin/ssh-keygen", "/usr/sbin/chpasswd", "/usr/bin/systemctl",
-          "/bin/systemctl", "/sbin/restorecon", "/usr/sbin/restorecon"]
+          "/bin/systemctl", "/sbin/restorecon", "/usr/sbin/restorecon",
+          # boot readiness: the tools that rebuild an initramfs, how interfaces get their names, other configurers
+          "/usr/sbin/update-initramfs", "/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/mkinitrd", "/usr/sbin/mkinitrd",
+          "/usr/sbin/grub-mkconfig", "/usr/sbin/grub2-mkconfig", "/usr/sbin/update-grub", "/usr/bin/grubby",
+          "/usr/lib/udev/rules.d/80-net-setup-link.rules", "/lib/udev/rules.d/80-net-setup-link.rules",
+          "/usr/lib/systemd/network/99-default.link", "/lib/systemd/network/99-default.link",
+          "/usr/lib/udev/rules.d/71-biosdevname.rules", "/lib/udev/rules.d/71-biosdevname.rules",
+          "/lib/udev/rules.d/75-persistent-net-generator.rules", "/usr/bin/cloud-init", "/usr/sbin/dhcpcd",
+          "/sbin/dhclient", "/usr/sbin/dhclient", "/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd",
+          "/sbin/udevd", "/usr/bin/qemu-ga", "/usr/sbin/qemu-ga", "/usr/bin/vmtoolsd", "/usr/sbin/waagent",
+          "/usr/bin/google_guest_agent", "/usr/bin/amazon-ssm-agent", "/usr/sbin/hv_kvp_daemon",
+          "/usr/sbin/VBoxService"]
 TOP_LINKS = ["bin", "sbin", "lib", "lib64", "lib32", "libx32"]
 
 

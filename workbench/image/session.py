@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from workbench.errors import GuestError
+from workbench.image import bootinfo
 from workbench.image import pull as pulling
+from workbench.image.bootinfo import BootFacts
 from workbench.image.appliance import Notify, expected_launch_seconds, launch
 from workbench.image.fstab import Volume, mount_plan, parse_fstab
 from workbench.image.guestfiles import GuestFiles
@@ -66,6 +68,10 @@ class GuestReport:
     timings: dict[str, float] = field(default_factory=dict)
     injected: str | None = None
     """The workbench's manifest in the image: "complete", "interrupted" (an inject stopped part way), or None."""
+    boot: BootFacts | None = None
+    """The bootloader, the default kernel and its initramfs, the ESP, free space (only with pull="all")."""
+    volumes: list[Volume] = field(default_factory=list)
+    """Every file system the appliance found (partitions and logical volumes), with UUID and label."""
 
     def mountpoint(self, device: str) -> str | None:
         return next((m.mountpoint for m in self.mounts if m.device == device), None)
@@ -154,6 +160,7 @@ class GuestSession(GuestFiles):
         mounts: list[Mount] = []
         osf = None
         injected = None
+        boot = None
         if root is not None:
             mounts.append(Mount(root.device, "/", root.fs))
             self._progress(Progress("Mounting file systems", None))
@@ -172,6 +179,11 @@ class GuestSession(GuestFiles):
                 pulling.pull_homes(self, tree, notes)
                 pulling.pull_package_db(self, tree)
             timings["pull_security"] = time.monotonic() - t
+            if pull == "all":
+                t = time.monotonic()
+                self._progress(Progress("Reading the bootloader, the kernel and its initramfs", None))
+                boot = bootinfo.collect(self, tree, self.facts, mounts)
+                timings["boot"] = time.monotonic() - t
             osf = detect(tree)
             injected = self._manifest_state()
             if injected == "interrupted":
@@ -187,7 +199,7 @@ class GuestSession(GuestFiles):
         timings["total"] = time.monotonic() - t0
         return GuestReport(os=osf, tree=tree, root_device=root.device if root else None, mounts=mounts,
                            trial_write=trial, notes=notes, accel=self.accel, timings=timings,
-                           injected=injected if root is not None else None)
+                           injected=injected if root is not None else None, boot=boot, volumes=list(self.volumes))
 
     def _manifest_state(self) -> str | None:
         data = self.read_small(MANIFEST, 4 << 20)

@@ -209,6 +209,11 @@ class GuestTree:
     def exists(self, path: str) -> bool:
         return self.node(path) is not None
 
+    def present(self, path: str) -> bool:
+        """Something is at path (a dangling or unpulled link included): for probed programs and files, whose
+        link targets were not pulled."""
+        return self.node(path, follow=False) is not None
+
     def is_file(self, path: str) -> bool:
         n = self.node(path)
         return n is not None and n.kind == "file"

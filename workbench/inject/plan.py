@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from workbench.errors import WorkbenchError
-from workbench.fixes import Fix, combined_changes
+from workbench.fixes import Fix, FixCommand, combined_changes, combined_commands
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestReport
 from workbench.image.tree import GuestTree
@@ -64,6 +64,7 @@ class InjectionPlan:
     fixes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     selinux: str | None = None  # the SELinux policy type, when the image enforces or logs SELinux
+    commands: list[tuple[str, FixCommand]] = field(default_factory=list)  # (fix id, command), run after the writes
 
     def display_path(self, path: str) -> str:
         if path.startswith(FIRST):
@@ -92,7 +93,14 @@ class InjectionPlan:
                 "writes": [{"path": self.display_path(w.path), "action": w.action, "kind": w.kind,
                             "mode": oct(w.mode) if w.kind in ("file", "dir") else None, "reason": w.reason}
                            for w in self.writes],
+                "commands": [{"fix": fix_id, **cmd.to_json()} for fix_id, cmd in self.commands],
                 "notes": self.notes}
+
+    def command_text(self, cmd: FixCommand) -> str:
+        """What the preview shows of a command: what runs, in the appliance, and what it replaces."""
+        return (f"runs inside the appliance (in the image, chrooted; never on this host):\n  {cmd.shown()}\n"
+                f"because {cmd.why}\nreplaces (the old copies are kept for uninject):\n"
+                + "".join(f"  {p}\n" for p in cmd.replaces))
 
 
 def _init_style(report: GuestReport) -> str:
@@ -186,6 +194,7 @@ def build_plan(facts: ImageFacts, report: GuestReport, flavor: str | None = None
             uid, gid = (node.uid, node.gid) if node is not None else (0, 0)
             plan.writes.append(Write(ch.path, "file", reason, (ch.after or "").encode(), mode=mode, uid=uid, gid=gid,
                                      before=ch.before))
+    plan.commands = combined_commands(fixes, tree) if fixes else []
     if any("/etc/ssh/ssh_host_" in w.path and w.kind == "delete" for w in plan.writes):
         plan.notes.append("host keys are removed: the parser regenerates them at first boot (ssh-keygen -A)")
     if plan.selinux:

@@ -9,6 +9,7 @@ from typing import Callable
 
 from workbench.errors import UsageError
 from workbench.fixes import Fix
+from workbench.image.appliance import software_emulation
 from workbench.image.preflight import ImageFacts, preflight
 from workbench.image.session import GuestSession, Progress
 from workbench.inject.plan import InjectError, InjectionPlan, build_plan
@@ -95,7 +96,10 @@ def inject(src_path: str, output: str | None = None, in_place: bool = False, for
             if plan_only:
                 return plan
             progress(Progress("Writing", None))
-            writer, labelling = apply_plan(s, plan, work_facts, report.tree)
+            slow = " (minutes without KVM)" if software_emulation() else ""
+            writer, labelling = apply_plan(
+                s, plan, work_facts, report.tree,
+                on_command=lambda shown: progress(Progress(f"Running {shown} in the appliance{slow}", None)))
             # verify what reached the disk: unmount, flush, drop the guest's caches, mount read-only, read back
             progress(Progress("Verifying", None))
             s.remount_readonly(report.mounts)

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from workbench.fixes import FixCommand
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestSession
 from workbench.inject.plan import FIRST, InjectionPlan
@@ -21,6 +22,45 @@ class VerifyItem:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def verify_command(s: GuestSession, cmd: FixCommand) -> VerifyItem:
+    """What a command rebuilt is there and does what it was run for: an initramfs read back on the host with the
+    modules asked for; a bootloader configuration whose default entry loads an installed kernel, with the words."""
+    shown = f"{cmd.shown()} (ran in the appliance)"
+    for path in cmd.replaces:
+        if not s.is_file(path) or s.filesize(path) == 0:
+            return VerifyItem(shown, False, f"{path} is missing or empty afterwards")
+    if "initramfs" in cmd.verify:
+        from workbench.image.bootinfo import KernelFacts, _initramfs
+
+        k = KernelFacts(cmd.verify["initramfs"], None, None, cmd.verify["initramfs"])
+        _initramfs(s, cmd.verify["initramfs"], k)
+        if k.initramfs is None:
+            return VerifyItem(shown, False, "; ".join(k.problems) or "the new initramfs could not be read")
+        missing = [m for m in cmd.verify.get("modules", []) if m not in k.initramfs.modules()]
+        if missing or not k.initramfs.complete:
+            return VerifyItem(shown, False, f"the new initramfs lacks {', '.join(missing)}" if missing
+                              else "; ".join(k.initramfs.problems))
+        return VerifyItem(shown, True, f"{cmd.verify['initramfs']} rebuilt: {len(k.initramfs.files)} files, with "
+                                       + ", ".join(cmd.verify.get("modules", [])))
+    if "boot_config" in cmd.verify:
+        from workbench.image import bootloader as bl
+
+        path = cmd.verify["boot_config"]
+        text = s.read_small(path, bl.MAX_CONFIG)
+        cfg = bl.parse_grub2(text.decode("utf-8", "replace"), path, {}, {}) if text else None
+        entry = cfg.default_entry if cfg else None
+        if entry is None or not entry.kernel:
+            return VerifyItem(shown, False, f"{path} has no default entry that loads a kernel afterwards")
+        kernel = next((c for c in bl.resolve(entry.kernel, path, True) if s.exists(c)), None)
+        missing = [w for w in cmd.verify.get("words", []) if not bl.has_word(entry.cmdline, w)]
+        if kernel is None or missing:
+            return VerifyItem(shown, False, f"{path}: its default entry's kernel is missing" if kernel is None
+                              else f"{path}: the default entry lacks {', '.join(missing)}")
+        return VerifyItem(shown, True, f"{path} regenerated: the default entry loads {kernel} with "
+                                       + " ".join(cmd.verify.get("words", [])))
+    return VerifyItem(shown, True, ", ".join(cmd.replaces) + " rewritten")
 
 
 def verify_mounted(s: GuestSession, written: ImageFacts, plan: InjectionPlan, labels: dict[str, str] | None = None
@@ -60,10 +100,13 @@ def verify_mounted(s: GuestSession, written: ImageFacts, plan: InjectionPlan, la
         got = s.selinux_label(gpath)
         items.append(VerifyItem(f"{gpath} (SELinux label)", got == ctx, f"labelled {got}"
                                 + ("" if got == ctx else f", expected {ctx}")))
+    items += [verify_command(s, cmd) for _, cmd in plan.commands]
     try:
         manifest = json.loads(s.read_file(MANIFEST))
-        items.append(VerifyItem(MANIFEST, manifest.get("schema") == "workbench.manifest/1",
-                                f"{len(manifest.get('entries', []))} entries"))
+        complete = manifest.get("state", "complete") == "complete"
+        items.append(VerifyItem(MANIFEST, manifest.get("schema") == "workbench.manifest/1" and complete,
+                                f"{len(manifest.get('entries', []))} entries"
+                                + ("" if complete else f", state {manifest.get('state')}")))
     except (RuntimeError, ValueError) as e:
         items.append(VerifyItem(MANIFEST, False, f"unreadable ({e})"))
     if mounted:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import posixpath
 import time
+from typing import Callable
 
 from workbench import __version__
 from workbench.image.preflight import ImageFacts
@@ -45,6 +46,7 @@ class Writer:
         self.unchanged: list[str] = []
         self.labelled: list[tuple[str, str]] = []  # (guest path, kind) of what was created or rewritten
         self.expected_labels: dict[str, str] = {}
+        self.commands: list[dict] = list(self.manifest.get("commands", []))  # what ran, with its output
 
     def _first_root(self) -> str:
         root, self._mounted_first = open_first_partition(self.s, self.facts, self.plan.first_mountpoint)
@@ -100,11 +102,34 @@ class Writer:
                 entry["backup"] = backup
         self.entries[w.path] = entry
 
+    def _replaced(self) -> list[Write]:
+        """The files the plan's commands rewrite, as writes to journal (their originals saved like any other)."""
+        out = []
+        for fix_id, cmd in self.plan.commands:
+            out += [Write(p, "file", f"replaced by {cmd.argv[0]} ({fix_id})") for p in cmd.replaces]
+        return out
+
     def prepare(self) -> None:
         """Before any change: every original saved, the manifest written (state "writing") and synced."""
-        for w in self.plan.writes:
+        for w in self.plan.writes + self._replaced():
             self._journal(w)
         self.write_manifest("writing")
+
+    def run(self, fix_id: str, cmd) -> None:
+        """One command of the image, inside the appliance; its output kept in the manifest."""
+        try:
+            output = self.s.command(cmd.argv)
+            ok = True
+        except RuntimeError as e:
+            output, ok = str(e), False
+        self.commands.append({"fix": fix_id, "argv": list(cmd.argv), "ok": ok, "output": output[-8192:]})
+        if not ok:
+            first = next((ln for ln in output.splitlines() if ln.strip()), "no output")[:300]
+            raise InjectError(f"{cmd.shown()} failed in the appliance ({first}); what was written so far is in the "
+                              "manifest (uninject restores it)")
+        for path in cmd.replaces:
+            self.written.append(path)
+            self.labelled.append((path, "file"))
 
     def finish(self) -> None:
         self.write_manifest("complete")
@@ -164,7 +189,7 @@ class Writer:
                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "flavor": self.plan.flavor, "init": self.plan.init, "fixes": self.plan.fixes,
                "first_partition": {"uuid": self.plan.first_uuid, "label": self.plan.first_label},
-               "entries": list(self.entries.values())}
+               "entries": list(self.entries.values()), "commands": self.commands}
         self.s.mkdir_p(posixpath.dirname(MANIFEST))
         self.s.write_file(MANIFEST, (json.dumps(doc, indent=2) + "\n").encode())
         self.s.chmod(0o600, MANIFEST)
@@ -227,11 +252,14 @@ def close_first_partition(s, root: str) -> None:
     s.unmount(root)
 
 
-def apply_plan(session: GuestSession, plan: InjectionPlan, facts: ImageFacts, tree: GuestTree) -> tuple[Writer, str]:
+def apply_plan(session: GuestSession, plan: InjectionPlan, facts: ImageFacts, tree: GuestTree,
+               on_command: Callable[[str], None] | None = None) -> tuple[Writer, str]:
     """Every write of the plan as a journal (see Writer), then the SELinux labels: (the writer, how labelling went).
 
     ^C or SIGTERM waits for the step under way (saving the originals, one write, the manifest) and then stops
-    the run: what was written is listed in the manifest, whose state says it did not finish."""
+    the run: what was written is listed in the manifest, whose state says it did not finish. A command (minutes,
+    without KVM) is not waited for: the signal kills the appliance, and the manifest says "writing" still.
+    on_command is told each command before it runs."""
     writer = Writer(session, plan, facts)
     try:
         with deferred():
@@ -239,6 +267,10 @@ def apply_plan(session: GuestSession, plan: InjectionPlan, facts: ImageFacts, tr
         for w in plan.writes:
             with deferred():
                 writer.apply(w)
+        for fix_id, cmd in plan.commands:
+            if on_command:
+                on_command(cmd.shown())
+            writer.run(fix_id, cmd)
         with deferred():
             labelling = writer.label(tree)
             writer.finish()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from workbench.image.preflight import ImageFacts
+from workbench.image.preflight import ImageFacts, boot_code
 from workbench.image.qemu import ByteReader
 from workbench.image.tree import GuestTree
 from workbench.rehearse.result import RehearsalError
@@ -44,8 +44,7 @@ def grub_cmdline(tree: GuestTree) -> str:
 
 def bios_boot_code(facts: ImageFacts) -> bool:
     """Whether the first sector holds boot code (an MBR signature and a non-empty code area)."""
-    sector = ByteReader(facts.path, facts.format, facts.virtual_size).read(0, 512)
-    return len(sector) == 512 and sector[510:] == b"\x55\xaa" and any(sector[:440])
+    return boot_code(ByteReader(facts.path, facts.format, facts.virtual_size).read(0, 512)) is not None
 
 
 def serial_boot_config(s) -> str | None:

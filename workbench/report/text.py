@@ -80,8 +80,10 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
         console.print()
         console.print(Text("Fixes the inject step can apply", style="bold underline"))
         for fix in review.fixes:
-            files = ", ".join(printable(ch.path) for ch in fix.changes[:4]) + (" …" if len(fix.changes) > 4 else "")
-            console.print(Text(f"  {fix.id:<28} {printable(fix.title)}: {files}"))
+            what = [printable(ch.path) for ch in fix.changes[:4]] + (["…"] if len(fix.changes) > 4 else [])
+            what += [f"runs {printable(c.shown(), 120)}" for c in fix.commands]
+            shown = ", ".join(what) or (printable(fix.notes[0], 200) if fix.notes else "nothing to change")
+            console.print(Text(f"  {fix.id:<28} {printable(fix.title)}: {shown}"))
     c = review.counts()
     console.print()
     summary = Text("Result: ")
@@ -146,6 +148,12 @@ def print_inject(result, out: TextIO | None = None, color: bool | None = None) -
         mode = f" {w.mode:04o}" if w.kind in ("file", "dir") else ""
         target = f" -> {printable(w.target, 200)}" if w.kind == "link" else ""
         line.append(f" {printable(plan.display_path(w.path), 200)}{target}{mode}  ({printable(w.reason, 200)})")
+        console.print(line)
+    for fix_id, cmd in plan.commands:
+        line = Text("  ")
+        line.append(f"{'run':<7}", style="magenta")
+        line.append(f" {printable(cmd.shown(), 200)}  (in the appliance; replaces {printable(', '.join(cmd.replaces))}; "
+                    f"{fix_id})")
         console.print(line)
     for note in plan.notes:
         console.print(Text(f"  note: {printable(note)}", style="dim"))

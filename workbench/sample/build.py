@@ -137,6 +137,7 @@ class Disk:
     parts: list[Part] = field(default_factory=list)
     disk_id: str | None = None
     vg: str = "vg0"
+    boot_code: bytes | None = None  # put in the first sector's code area (at most 440 bytes)
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -392,6 +393,9 @@ def build(disk: Disk, out: str | Path, fmt: str = "qcow2") -> Path:
                 needs_appliance = True
         if needs_appliance:
             _finish_in_appliance(raw, disk, starts, work)
+        if disk.boot_code:
+            with open(raw, "r+b") as f:
+                f.write(disk.boot_code[:440])
         final = work / "final"
         if fmt == "raw":
             raw.rename(final)

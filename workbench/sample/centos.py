@@ -4,8 +4,11 @@ Importable by the limits (MBR, ext4 /boot first, 8 GiB virtual) but not safe
 as it stands: a default root password never forced to change, an md5-crypt
 account, baked-in SSH host keys and authorized_keys, a user's private key,
 root login over SSH with empty passwords allowed, and telnet through xinetd.
-Its rpm database has a bash still open to Shellshock (CVE-2014-7169).
-It is a review sample, not a bootable system (the kernel is a placeholder).
+Its rpm database has a bash still open to Shellshock (CVE-2014-7169). On ECS
+it would not boot: its host-only initramfs (dracut on the machine it came from)
+holds that machine's disk drivers and no virtio, and qemu-guest-agent is enabled.
+It is a review sample, not a bootable system (the kernel, GRUB's first stage and
+the modules are placeholders).
 """
 
 from __future__ import annotations
@@ -48,11 +51,43 @@ def _ssh_keypair(kind: str, comment: str) -> tuple[str, str]:
                     f"ssh-{kind} AAAAC3NzaC1sample {comment}\n")
 
 
+# A stand-in for GRUB's first stage (boot.img): only its name and messages, no working code.
+GRUB_STAGE1 = (b"\xeb\x63\x90" + bytes(0x17d) + b"GRUB \0Geom\0Hard Disk\0Read\0 Error\r\n\0").ljust(440, b"\0")
+# The kernel has virtio as modules (as CentOS 7's does); the host-only initramfs dracut made on the physical
+# machine the image came from holds that machine's disk drivers, not virtio: on ECS it cannot find its root.
+KERNEL_MODULES = {
+    "kernel/drivers/virtio/virtio.ko.xz": "", "kernel/drivers/virtio/virtio_ring.ko.xz": "",
+    "kernel/drivers/virtio/virtio_pci.ko.xz": "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz",
+    "kernel/drivers/block/virtio_blk.ko.xz": "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz",
+    "kernel/drivers/net/virtio_net.ko.xz": "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz",
+    "kernel/drivers/nvme/host/nvme.ko.xz": "", "kernel/drivers/ata/ahci.ko.xz": "kernel/drivers/ata/libahci.ko.xz",
+    "kernel/drivers/ata/libahci.ko.xz": "", "kernel/drivers/scsi/sd_mod.ko.xz": "",
+    "kernel/fs/ext4/ext4.ko.xz": "kernel/fs/jbd2/jbd2.ko.xz kernel/fs/mbcache.ko.xz",
+    "kernel/fs/jbd2/jbd2.ko.xz": "", "kernel/fs/mbcache.ko.xz": "",
+}
+HOSTONLY = ("ahci", "libahci", "sd_mod", "ext4", "jbd2", "mbcache")
+
+
+def initramfs() -> bytes:
+    """A gzip'd cpio as dracut writes it in host-only mode: the drivers of the machine it ran on."""
+    import gzip
+
+    from workbench.sample.cpio import newc, tree_of
+
+    files = {"init": b"#!/bin/sh\n# placeholder: this sample image does not boot\n",
+             f"usr/lib/modules/{KERNEL}/modules.dep": b""}
+    for path in KERNEL_MODULES:
+        if path.rsplit("/", 1)[1].split(".ko")[0] in HOSTONLY:
+            files[f"usr/lib/modules/{KERNEL}/{path}"] = b"placeholder module\n"
+    return gzip.compress(newc(tree_of(files)), mtime=0)
+
+
 def boot_tree() -> Tree:
     t = Tree()
     t.file(f"/vmlinuz-{KERNEL}", b"placeholder kernel: this sample image does not boot\n", 0o755)
-    t.file(f"/initramfs-{KERNEL}.img", b"placeholder initramfs\n", 0o600)
-    t.file(f"/config-{KERNEL}", "CONFIG_EXT4_FS=y\nCONFIG_VIRTIO_BLK=y\n")
+    t.file(f"/initramfs-{KERNEL}.img", initramfs(), 0o600)
+    t.file(f"/config-{KERNEL}", "CONFIG_EXT4_FS=m\nCONFIG_VIRTIO=m\nCONFIG_VIRTIO_PCI=m\nCONFIG_VIRTIO_BLK=m\n"
+                                "CONFIG_VIRTIO_NET=m\nCONFIG_BLK_DEV_NVME=m\n")
     t.file(f"/System.map-{KERNEL}", "ffffffff81000000 T _text\n", 0o600)
     t.file("/grub2/grub.cfg", f"""set default=0
 set timeout=5
@@ -180,11 +215,17 @@ Subsystem sftp /usr/libexec/openssh/sftp-server
         "network.service": "[Unit]\nDescription=LSB: Bring up/down networking\n",
         "multi-user.target": "[Unit]\nDescription=Multi-User System\n",
         "getty@.service": "[Unit]\nDescription=Getty on %I\n[Install]\nWantedBy=getty.target\n",
+        "qemu-guest-agent.service": "[Unit]\nDescription=QEMU Guest Agent\n[Service]\nExecStart=/usr/bin/qemu-ga\n"
+                                    "[Install]\nWantedBy=multi-user.target\n",
     }
     for name, text in units.items():
         t.file(f"/usr/lib/systemd/system/{name}", text)
     t.symlink("/etc/systemd/system/default.target", "/usr/lib/systemd/system/multi-user.target")
-    for name in ("sshd.service", "crond.service", "xinetd.service"):
+    # the kernel's module lists (its modules have virtio; the initramfs in /boot does not)
+    t.file(f"/usr/lib/modules/{KERNEL}/modules.dep", "".join(f"{p}: {d}".rstrip() + "\n"
+                                                             for p, d in KERNEL_MODULES.items()))
+    t.file(f"/usr/lib/modules/{KERNEL}/modules.builtin", "kernel/drivers/char/mem.ko\nkernel/fs/proc.ko\n")
+    for name in ("sshd.service", "crond.service", "xinetd.service", "qemu-guest-agent.service"):
         t.symlink(f"/etc/systemd/system/multi-user.target.wants/{name}", f"/usr/lib/systemd/system/{name}")
     t.file("/etc/xinetd.d/telnet", """# default: on
 service telnet
@@ -227,7 +268,7 @@ def rhel_rc_layout(t: Tree) -> None:
 
 def sample_disk() -> Disk:
     return Disk(
-        size=SAMPLE_SIZE, table="mbr", disk_id="0x000b1e55",
+        size=SAMPLE_SIZE, table="mbr", disk_id="0x000b1e55", boot_code=GRUB_STAGE1,
         parts=[
             Part(1 * GiB, "ext4", label="boot", uuid=BOOT_UUID, tree=boot_tree(), bootable=True),
             Part(SAMPLE_SIZE - 1 * GiB - (1 << 20), "ext4", uuid=ROOT_UUID, tree=root_tree()),

@@ -1,0 +1,91 @@
+"""The initramfs reader on archives built here: every compression the kernel reads, an early microcode cpio in
+front, truncation, a decompression bomb, names that try to climb out."""
+
+import bz2
+import gzip
+import lzma
+import struct
+
+import pytest
+
+from workbench.image import initramfs
+from workbench.image.initramfs import read_initramfs
+
+MODULES = ["usr/lib/modules/6.1.0-9-amd64/kernel/drivers/block/virtio_blk.ko.xz",
+           "usr/lib/modules/6.1.0-9-amd64/kernel/drivers/virtio/virtio_pci.ko",
+           "usr/lib/modules/6.1.0-9-amd64/kernel/drivers/nvme/host/nvme-core.ko.zst", "init", "bin/sh"]
+
+
+def cpio(entries: list[tuple[str, bytes]]) -> bytes:
+    """A newc archive, as the kernel's initramfs tools write it."""
+    out = bytearray()
+    for ino, (name, data) in enumerate(entries + [("TRAILER!!!", b"")], 1):
+        raw = name.encode() + b"\0"
+        fields = [ino, 0o100644, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(raw), 0]
+        out += b"070701" + "".join(f"{f:08x}" for f in fields).encode() + raw
+        out += b"\0" * (-len(out) % 4) + data
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out)
+
+
+def lz4_legacy(data: bytes) -> bytes:
+    import lz4.block
+
+    out = bytearray(struct.pack("<I", 0x184C2102))
+    for i in range(0, len(data), 8 << 20):
+        block = lz4.block.compress(data[i:i + (8 << 20)], store_size=False)
+        out += struct.pack("<I", len(block)) + block
+    return bytes(out)
+
+
+def zstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(data)
+
+
+COMPRESS = {"gzip": gzip.compress, "xz": lambda d: lzma.compress(d, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32),
+            "lzma": lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE), "bzip2": bz2.compress,
+            "zstd": zstd, "lz4": lz4_legacy}
+EARLY = cpio([("kernel/x86/microcode/GenuineIntel.bin", b"\x01" * 1000)])
+MAIN = cpio([(m, b"payload " * 300) for m in MODULES])
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESS))
+def test_early_cpio_then_each_compression(kind):
+    image = EARLY + b"\0" * 512 + COMPRESS[kind](MAIN)
+    got = read_initramfs(image)
+    assert got.complete, got.problems
+    assert got.segments == ["cpio", kind]
+    assert got.files == ["kernel/x86/microcode/GenuineIntel.bin"] + MODULES
+    assert {"virtio_blk", "virtio_pci", "nvme_core"} <= got.modules()
+
+
+def test_several_archives_inside_one_stream_and_plain_cpio():
+    got = read_initramfs(gzip.compress(MAIN + cpio([("etc/extra", b"x")])))
+    assert got.complete and got.files[-1] == "etc/extra"
+    assert read_initramfs(MAIN).files == MODULES
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESS))
+def test_a_truncated_archive_says_so(kind):
+    whole = COMPRESS[kind](MAIN)
+    got = read_initramfs(EARLY + whole[: len(whole) * 2 // 3])
+    assert not got.complete and ("truncated" in got.problems[0] or "damaged" in got.problems[0]), got.problems
+    assert got.files[0] == "kernel/x86/microcode/GenuineIntel.bin"  # what was read before the cut is kept
+
+
+def test_a_decompression_bomb_stops_at_its_budget(monkeypatch):
+    monkeypatch.setattr(initramfs, "MAX_OUTPUT", 32 << 20)
+    bomb = zstd(cpio([("big", b"\0" * (256 << 20))]))
+    assert len(bomb) < 1 << 20
+    got = read_initramfs(bomb)
+    assert not got.complete and "decompression bomb" in got.problems[0]
+
+
+def test_names_cannot_climb_out_and_garbage_is_named():
+    got = read_initramfs(gzip.compress(cpio([("../../../etc/passwd", b"x"), ("./a/../../b", b"y")])))
+    assert got.files == ["etc/passwd", "b"]
+    got = read_initramfs(b"MZ\x90\x00 not an initramfs")
+    assert not got.complete and "neither cpio nor a compression" in got.problems[0]
+    assert read_initramfs(b"").files == [] and read_initramfs(b"").complete

@@ -1,0 +1,165 @@
+"""Will it answer on ECS? The NIC must be the one the configuration names, and nothing else may configure it
+at first boot against the parser."""
+
+from __future__ import annotations
+
+import re
+
+from workbench.checks import Check, CheckResult, Context, check
+from workbench.enablement import enabled_anywhere
+from workbench.image.bootloader import has_word
+from workbench.image.tree import GuestTree
+from workbench.parsers import choose_flavor
+from workbench.text import printable
+
+PERSISTENT_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
+NAMING = ("/usr/lib/udev/rules.d/80-net-setup-link.rules", "/lib/udev/rules.d/80-net-setup-link.rules",
+          "/usr/lib/systemd/network/99-default.link", "/lib/systemd/network/99-default.link")
+UDEV = ("/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd", "/sbin/udevd")
+OURS = {"eth0", "eth1", "lo"}  # what the parser configures (and the loopback)
+NET_FILES = ("/etc/udev", "/etc/systemd/network", "/etc/network", "/etc/netplan", "/etc/sysconfig",
+             "/etc/NetworkManager", "/etc/cloud")
+
+
+def predictable_names(tree: GuestTree, cmdline: str) -> tuple[bool, list[str]]:
+    """Whether udev will give the NIC a predictable name (ens5, enp0s3) on ECS, and why."""
+    why = []
+    if not any(tree.present(p) for p in UDEV):
+        return False, ["no udev in the image: the kernel's name (eth0) stays"]
+    if has_word(cmdline, "net.ifnames=0"):
+        return False, ["net.ifnames=0 is on the kernel command line"]
+    for rule in ("/etc/udev/rules.d/80-net-setup-link.rules", "/etc/systemd/network/99-default.link"):
+        if tree.readlink(rule) == "/dev/null":
+            return False, [f"{rule} is masked (a link to /dev/null)"]
+    override = tree.read_text("/etc/systemd/network/99-default.link", 65536)
+    if override and re.search(r"^\s*NamePolicy\s*=\s*(kernel)?\s*$", override, re.M):
+        return False, ["/etc/systemd/network/99-default.link keeps the kernel's names"]
+    naming = [p for p in NAMING if tree.present(p)]
+    if not naming:
+        return False, ["udev has no naming policy installed (80-net-setup-link.rules, 99-default.link)"]
+    why.append(f"udev names NICs by {naming[0]}, and the command line has no net.ifnames=0")
+    return True, why
+
+
+def stale_bindings(tree: GuestTree) -> list[str]:
+    """Persistent-net rules that give eth0 or eth1 to a MAC address ECS's NIC will not have."""
+    text = tree.read_text(PERSISTENT_RULES, 1 << 20) or ""
+    out = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        name = re.search(r'NAME\s*=\s*"([^"]+)"', line)
+        mac = re.search(r'ATTR\{address\}\s*==\s*"([^"]+)"', line)
+        if name and mac and name.group(1) in OURS:
+            out.append(f"{PERSISTENT_RULES}: {printable(name.group(1))} is bound to {printable(mac.group(1))}")
+    return out
+
+
+@check("net.interface-names", "The NIC will be called eth0 on ECS", "network", "high", needs_guest=True,
+       reads=("/etc/udev", "/etc/systemd/network"))
+def interface_names(c: Check, ctx: Context) -> CheckResult:
+    bf = getattr(ctx.guest, "boot", None)
+    cmdline = bf.cmdline if bf is not None else ""
+    active, why = predictable_names(ctx.tree, cmdline)
+    stale = stale_bindings(ctx.tree)
+    if bf is None or bf.default is None:
+        why.append("no default boot entry was found: the command line is unknown")
+    problems = []
+    if active:
+        problems.append("udev will name the NIC by its slot (ens5 or similar), not eth0")
+    if stale:
+        problems.append("a persistent-net rule binds eth0 to another machine's MAC, so ECS's NIC becomes eth1")
+    if problems:
+        targets = ([f"cmdline:{bf.config_path}"] if active and bf is not None and bf.config_path else []) + \
+                  ([f"delete:{PERSISTENT_RULES}"] if stale else [])
+        return c.result("fail", "The NIC will not be eth0 on ECS: " + "; ".join(problems) + ". A configuration "
+                                "written for eth0 (by the image, or a parser that names interfaces) then configures "
+                                "nothing.", why + stale,
+                        "Put net.ifnames=0 biosdevname=0 on the kernel command line and remove stale "
+                        "persistent-net rules (fix.interface-names).", offers={"fix.interface-names": targets})
+    if bf is None or bf.default is None:
+        return c.result("warn", "Not fully reviewed: the kernel command line is unknown.", why)
+    return c.result("pass", "The NIC will keep the kernel's name, eth0.", why)
+
+
+def _dhcp_elsewhere(tree: GuestTree) -> list[str]:
+    """DHCP configured for interfaces other than those the parser writes: it would fight the parser's address."""
+    out = []
+    files = ["/etc/network/interfaces"] + [f"/etc/network/interfaces.d/{n}" for n in
+                                           tree.listdir("/etc/network/interfaces.d") if n != "os-conf"]
+    for path in files[:200]:
+        for m in re.finditer(r"^\s*iface\s+(\S+)\s+inet6?\s+dhcp", tree.read_text(path, 1 << 20) or "", re.M):
+            if m.group(1) not in OURS:
+                out.append(f"{path}: iface {printable(m.group(1))} inet dhcp")
+    for d in ("/etc/sysconfig/network-scripts", "/etc/sysconfig/network"):
+        for n in tree.listdir(d)[:500]:
+            if n.startswith("ifcfg-") and n[6:] not in OURS:
+                text = tree.read_text(f"{d}/{n}", 65536) or ""
+                if re.search(r"^\s*BOOTPROTO\s*=\s*['\"]?dhcp", text, re.M | re.I):
+                    out.append(f"{d}/{n}: BOOTPROTO=dhcp")
+    for n in tree.listdir("/etc/netplan")[:200]:
+        text = tree.read_text(f"/etc/netplan/{n}", 1 << 20) or ""
+        for m in re.finditer(r"^\s{2,}(\S+):\s*\n(?:\s{3,}.*\n)*?\s{3,}dhcp4:\s*(true|yes)", text + "\n", re.M):
+            if m.group(1) not in OURS and "90-os-conf" not in n:
+                out.append(f"/etc/netplan/{n}: {printable(m.group(1))} dhcp4: true")
+    for n in tree.listdir("/etc/systemd/network")[:200]:
+        if not n.endswith(".network") or n.startswith("10-os-conf"):
+            continue
+        text = tree.read_text(f"/etc/systemd/network/{n}", 65536) or ""
+        name = re.search(r"^\s*Name\s*=\s*(.+)$", text, re.M)
+        if re.search(r"^\s*DHCP\s*=\s*(yes|true|ipv4|both)", text, re.M | re.I) and (
+                name is None or set(name.group(1).split()) - OURS):
+            out.append(f"/etc/systemd/network/{n}: DHCP for {printable(name.group(1) if name else 'every interface')}")
+    return out
+
+
+def _cloud_init_network(tree: GuestTree) -> str | None:
+    if not (tree.present("/usr/bin/cloud-init") or tree.exists("/etc/cloud/cloud.cfg")):
+        return None
+    on = enabled_anywhere(tree, {"systemd": ["cloud-init-local.service", "cloud-init.service"],
+                                 "sysv": ["cloud-init-local", "cloud-init"], "openrc": ["cloud-init-local"]})
+    if not on or tree.exists("/etc/cloud/cloud-init.disabled"):
+        return None
+    files = ["/etc/cloud/cloud.cfg"] + [f"/etc/cloud/cloud.cfg.d/{n}" for n in tree.listdir("/etc/cloud/cloud.cfg.d")]
+    for path in files[:200]:
+        text = tree.read_text(path, 1 << 20) or ""
+        if re.search(r"^network:\s*\{\s*config:\s*disabled\s*\}|^network:\s*\n\s+config:\s*disabled", text, re.M):
+            return None
+    return f"cloud-init is enabled ({on[0].how}) with its network configuration on"
+
+
+@check("net.conflicts", "Nothing else configures the NIC at first boot", "network", "high", needs_guest=True,
+       reads=NET_FILES)
+def conflicts(c: Check, ctx: Context) -> CheckResult:
+    tree = ctx.tree
+    flavor = choose_flavor(ctx.os).flavor
+    found = []
+    cloud = _cloud_init_network(tree)
+    if cloud:
+        found.append(cloud)
+    nm = enabled_anywhere(tree, {"systemd": ["NetworkManager.service"], "sysv": ["NetworkManager"],
+                                 "openrc": ["NetworkManager"]})
+    networkd = enabled_anywhere(tree, {"systemd": ["systemd-networkd.service"]})
+    if nm and flavor not in ("networkmanager", "sysconfig", "netplan"):
+        conf = (tree.read_text("/etc/NetworkManager/NetworkManager.conf", 65536) or "").lower()
+        if flavor != "ifupdown" or re.search(r"^\s*managed\s*=\s*true", conf, re.M):
+            found.append(f"NetworkManager is enabled ({nm[0].how}) beside the {flavor} configuration the parser writes")
+    if networkd and flavor not in ("networkd", "netplan"):
+        found.append(f"systemd-networkd is enabled ({networkd[0].how}) beside the {flavor} configuration")
+    if flavor != "ifupdown":  # ifupdown's own stanzas for the NICs the parser configures with another stack
+        for path in ["/etc/network/interfaces"] + [f"/etc/network/interfaces.d/{n}" for n in
+                                                   tree.listdir("/etc/network/interfaces.d")][:200]:
+            for m in re.finditer(r"^\s*iface\s+(eth[01])\s+inet6?\s+(dhcp|static)", tree.read_text(path, 1 << 20)
+                                 or "", re.M):
+                found.append(f"{path}: iface {m.group(1)} inet {m.group(2)}, while the parser writes {flavor}")
+    dhcpcd = enabled_anywhere(tree, {"systemd": ["dhcpcd.service"], "sysv": ["dhcpcd"], "openrc": ["dhcpcd"]})
+    if dhcpcd:
+        found.append(f"dhcpcd runs for every interface ({dhcpcd[0].how})")
+    found += _dhcp_elsewhere(tree)
+    if found:
+        return c.result("fail", f"{len(found)} other network configurer(s) will act on ECS's NIC at first boot "
+                                "and fight the parser's static address.", [printable(f, 300) for f in found],
+                        "Disable them before import (cloud-init: network: {config: disabled} in "
+                        "/etc/cloud/cloud.cfg.d/; remove the DHCP stanzas; disable the second network service).")
+    return c.result("pass", f"Only the {flavor} configuration the parser writes will configure the NIC.")
+

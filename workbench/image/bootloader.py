@@ -1,0 +1,252 @@
+"""The bootloader's default entry, read from its configuration as a text (never run, never trusted).
+
+GRUB 2 (grub.cfg with its menuentries, `set default`, the saved_entry of grubenv, and the
+BootLoaderSpec entries of /boot/loader/entries that blscfg reads), GRUB legacy (menu.lst,
+grub.conf) and extlinux/syslinux. Each parser returns the entries in order and which one
+boots by default; paths are as the configuration writes them (relative to the file system
+the bootloader reads, which resolve() maps onto the guest's tree).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+
+MAX_CONFIG = 4 << 20
+MAX_ENTRIES = 500
+
+# where each bootloader keeps its configuration, as the guest mounts it; the first one found is the one used
+GRUB2_CONFIGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+EFI_GRUB_CONFIGS = ("/boot/efi/EFI/*/grub.cfg",)
+LEGACY_CONFIGS = ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/etc/grub.conf")
+EXTLINUX_CONFIGS = ("/boot/extlinux/extlinux.conf", "/boot/extlinux.conf", "/boot/syslinux/syslinux.cfg",
+                    "/boot/syslinux.cfg", "/extlinux.conf", "/syslinux.cfg")
+GRUBENV = ("/boot/grub2/grubenv", "/boot/grub/grubenv", "/boot/efi/EFI/*/grubenv")
+BLS_DIR = "/boot/loader/entries"
+
+
+@dataclass
+class BootEntry:
+    title: str
+    kernel: str | None  # as written in the configuration
+    initrd: list[str] = field(default_factory=list)
+    cmdline: str = ""
+    id: str = ""  # the BLS id or the menuentry id, for saved_entry
+
+
+@dataclass
+class BootConfig:
+    loader: str  # grub2 | grub2-bls | grub-legacy | extlinux
+    path: str  # the configuration file
+    entries: list[BootEntry] = field(default_factory=list)
+    default: int | None = None  # index into entries
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def default_entry(self) -> BootEntry | None:
+        return self.entries[self.default] if self.default is not None and self.default < len(self.entries) else None
+
+
+def parse_grubenv(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines()[:200]:
+        if line.startswith("#") or "=" not in line:
+            continue
+        k, _, v = line.partition("=")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _words(line: str) -> list[str]:
+    try:
+        return shlex.split(line, comments=False, posix=True)
+    except ValueError:
+        return line.split()
+
+
+def _expand(text: str, env: dict[str, str]) -> str:
+    """GRUB variables ($kernelopts, ${saved_entry}) from grubenv and `set` lines; unknown ones vanish as in GRUB."""
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env.get(m.group(1), ""), text)
+
+
+def parse_grub2(text: str, path: str, env: dict[str, str], bls: dict[str, str]) -> BootConfig:
+    """grub.cfg: top-level menuentries (submenus flattened in order, as GRUB numbers them "1>0"), `set default`,
+    and blscfg's entries when the file calls it. env: grubenv's variables; bls: {entry id: its text}."""
+    cfg = BootConfig("grub2", path)
+    variables = dict(env)
+    default_spec = None
+    depth = 0
+    current: BootEntry | None = None
+    uses_bls = False
+    top_index: list[int] = []  # index in cfg.entries of each top-level item (a submenu maps to its first entry)
+    for raw in text.splitlines()[:200_000]:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = _words(line)
+        if not words:
+            continue
+        if words[0] in ("menuentry", "submenu"):
+            if depth == 0:
+                top_index.append(len(cfg.entries))
+            if words[0] == "menuentry" and len(cfg.entries) < MAX_ENTRIES:
+                ident = next((words[i + 1] for i, w in enumerate(words) if w == "--id" and i + 1 < len(words)), "")
+                current = BootEntry(words[1] if len(words) > 1 else "", None, id=ident)
+                cfg.entries.append(current)
+            depth += line.count("{") - line.count("}")
+            continue
+        if line.startswith("}") or line.endswith("}") and not line.startswith(("if", "for")):
+            depth = max(0, depth + line.count("{") - line.count("}"))
+            if depth == 0:
+                current = None
+            continue
+        depth += line.count("{") - line.count("}")
+        if words[0] == "set" and len(words) > 1 and "=" in words[1] and current is None:
+            k, _, v = words[1].partition("=")
+            variables[k] = _expand(v, variables)
+            if k == "default":
+                default_spec = variables[k]
+        elif words[0] == "blscfg":
+            uses_bls = True
+        elif current is not None and words[0] in ("linux", "linux16", "linuxefi") and len(words) > 1:
+            current.kernel = _expand(words[1], variables)
+            current.cmdline = _expand(" ".join(words[2:]), variables)
+        elif current is not None and words[0] in ("initrd", "initrd16", "initrdefi"):
+            current.initrd = [_expand(w, variables) for w in words[1:]]
+    if uses_bls:
+        cfg.loader = "grub2-bls"
+        for ident in sorted(bls, reverse=True)[:MAX_ENTRIES]:  # blscfg lists the newest version first
+            cfg.entries.append(_bls_entry(ident, bls[ident], variables))
+    cfg.default = _grub_default(cfg, default_spec, variables, top_index)
+    return cfg
+
+
+def _bls_entry(ident: str, text: str, env: dict[str, str]) -> BootEntry:
+    e = BootEntry("", None, id=ident)
+    for line in text.splitlines()[:500]:
+        k, _, v = line.strip().partition(" ")
+        v = v.strip()
+        if k == "title":
+            e.title = v
+        elif k == "linux":
+            e.kernel = v
+        elif k == "initrd":
+            e.initrd += v.split()
+        elif k == "options":
+            e.cmdline = _expand(v, env)
+    return e
+
+
+def _grub_default(cfg: BootConfig, spec: str | None, env: dict[str, str], top_index: list[int]) -> int | None:
+    """GRUB's default: a number (of the top-level menu; "1>2" into a submenu), a title or id, or saved_entry."""
+    if not cfg.entries:
+        return None
+    if spec is None or spec == "":
+        spec = "0"
+    if spec in ("saved", "${saved_entry}") or spec == env.get("saved_entry", "\0"):
+        spec = env.get("saved_entry") or "0"
+    if re.fullmatch(r"\d+(>\d+)?", spec):
+        first, _, sub = spec.partition(">")
+        n = int(first)
+        if n < len(top_index):
+            return min(top_index[n] + int(sub or 0), len(cfg.entries) - 1)
+        if cfg.loader == "grub2-bls" and n < len(cfg.entries):
+            return n
+        return 0
+    for i, e in enumerate(cfg.entries):
+        if spec in (e.id, e.title) or (">" in spec and spec.split(">")[-1] in (e.id, e.title)):
+            return i
+    cfg.notes.append(f"the default entry {spec!r} matches no entry; GRUB falls back to the first")
+    return 0
+
+
+def parse_grub_legacy(text: str, path: str) -> BootConfig:
+    cfg = BootConfig("grub-legacy", path)
+    default = 0
+    current = None
+    for raw in text.splitlines()[:100_000]:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, rest = re.split(r"[\s=]", line, maxsplit=1)[0], None, (re.split(r"[\s=]", line, maxsplit=1) + [""])[1]
+        key = key.lower()
+        rest = rest.strip()
+        if key == "default" and current is None:
+            default = int(rest) if rest.isdigit() else 0
+        elif key == "title" and len(cfg.entries) < MAX_ENTRIES:
+            current = BootEntry(rest, None)
+            cfg.entries.append(current)
+        elif current is not None and key == "kernel":
+            parts = rest.split()
+            current.kernel = parts[0] if parts else None
+            current.cmdline = " ".join(parts[1:])
+        elif current is not None and key == "initrd":
+            current.initrd = rest.split()[:1]
+    cfg.default = min(default, len(cfg.entries) - 1) if cfg.entries else None
+    return cfg
+
+
+def parse_extlinux(text: str, path: str) -> BootConfig:
+    cfg = BootConfig("extlinux", path)
+    default_label = None
+    current = None
+    for raw in text.splitlines()[:100_000]:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, rest = line.partition(" ")
+        key, rest = key.upper(), rest.strip()
+        if key == "DEFAULT":
+            default_label = rest.split()[0] if rest else None
+        elif key == "LABEL" and len(cfg.entries) < MAX_ENTRIES:
+            current = BootEntry(rest, None, id=rest)
+            cfg.entries.append(current)
+        elif current is not None and key in ("KERNEL", "LINUX"):
+            current.kernel = rest.split()[0] if rest else None
+        elif current is not None and key in ("INITRD",):
+            current.initrd = [p for p in rest.split(",") if p]
+        elif current is not None and key == "APPEND":
+            words = rest.split()
+            current.initrd += [w.split("=", 1)[1] for w in words if w.startswith("initrd=")]
+            current.cmdline = " ".join(w for w in words if not w.startswith("initrd="))
+    if not cfg.entries:
+        return cfg
+    cfg.default = 0
+    if default_label:
+        cfg.default = next((i for i, e in enumerate(cfg.entries) if e.id == default_label), 0)
+    return cfg
+
+
+def resolve(path: str | None, config_path: str, boot_is_separate: bool) -> list[str]:
+    """Where a path from a bootloader configuration can be in the guest's tree, most likely first: it is
+    relative to the file system the bootloader reads (a separate /boot makes /vmlinuz mean /boot/vmlinuz), or
+    (extlinux) to the configuration's directory."""
+    if not path:
+        return []
+    path = re.sub(r"^\([^)]*\)", "", path)  # (hd0,msdos1)/vmlinuz
+    cands = []
+    if path.startswith("/"):
+        if boot_is_separate:
+            cands.append(posixpath.normpath("/boot" + path))
+        cands.append(posixpath.normpath(path))
+        if not boot_is_separate:
+            cands.append(posixpath.normpath("/boot" + path))
+    else:
+        cands.append(posixpath.normpath(posixpath.join(posixpath.dirname(config_path), path)))
+        cands.append(posixpath.normpath("/boot/" + path))
+    return list(dict.fromkeys(cands))
+
+
+def cmdline_value(cmdline: str, key: str) -> str | None:
+    """The last key=value on a kernel command line (the kernel keeps the last one)."""
+    found = None
+    for word in cmdline.split():
+        if word.startswith(key + "="):
+            found = word[len(key) + 1:]
+    return found
+
+
+def has_word(cmdline: str, word: str) -> bool:
+    return word in cmdline.split()
