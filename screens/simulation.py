@@ -99,6 +99,10 @@ class SimulationScreen(Screen):
             status.append("\nrehearsal: ")
             status.append("matches the simulation" if reh.matches_simulation else
                           f"{len(reh.mismatches)} mismatch(es)", style="green" if reh.matches_simulation else "bold red")
+            status.append(" · ")
+            status.append("network as the os.conf says" if reh.network_matches else
+                          f"{len(reh.network_mismatches)} network mismatch(es)",
+                          style="green" if reh.network_matches else "bold red")
             status.append(f" · host name {printable(reh.hostname_seen or 'not seen', 40)} · "
                           + ("showing the booted changes (v: simulated)" if self.show_rehearsal
                              else "v shows the booted changes"))
@@ -145,6 +149,19 @@ class SimulationScreen(Screen):
             return
         box.border_title = "Rehearsal compared with the simulation"
         t = Text()
+        if reh.failure:
+            t.append(f"why: {printable(reh.failure, 300)}\n", style="bold red")
+        # the live network beside the os.conf's intent, what does not match first
+        t.append("live network ", style="bold")
+        t.append("matches the os.conf\n" if reh.network_matches else "does NOT match the os.conf\n",
+                 style="green" if reh.network_matches else "bold red")
+        for m in reh.network_mismatches:
+            t.append(f"✘ {printable(m, 200)}\n", style="red")
+        if reh.network:
+            t.append(f"  {'':<30} {'os.conf wants':<34} live guest\n", style="bold dim")
+        for row in sorted(reh.network, key=lambda r: r.problem is None):
+            t.append("✘ " if row.problem else "✔ ", style="red" if row.problem else "green")
+            t.append(f"{printable(row.item, 30):<30} {printable(row.intent, 34):<34} {printable(row.seen, 80)}\n")
         for m in reh.mismatches:
             t.append(f"✘ {printable(m, 200)}\n", style="red")
         if not reh.mismatches:

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     rh.add_argument("--boot", choices=("auto", "bootloader", "kernel"), default="auto",
                     help="boot by the image's own bootloader or directly with its kernel (auto: the bootloader when "
                          "it has one that puts the console on ttyS0)")
+    rh.add_argument("--disk", choices=("virtio", "nvme"), default="virtio",
+                    help="the system disk's bus, as on ECS: virtio-blk (default) or NVMe (newer instance families)")
+    rh.add_argument("--firmware", choices=("auto", "bios", "uefi"), default="auto",
+                    help="BIOS (SeaBIOS) or UEFI (OVMF); auto: from the image's boot mode")
     rh.add_argument("--format", choices=("text", "json"), default="text")
     _allow_backing(rh)
 

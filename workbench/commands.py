@@ -95,7 +95,7 @@ def cmd_rehearse(args) -> int:
     # the guest's console is untrusted: no control characters reach the operator's terminal
     live = (lambda line: print(f"  | {printable(line, 300)}", file=sys.stderr)) if sys.stderr.isatty() else None
     result = rehearse(args.image, conf, args.flavor, script, args.timeout, args.boot, console=live,
-                      notify=stderr_notify, allow_backing=args.allow_backing)
+                      notify=stderr_notify, allow_backing=args.allow_backing, disk=args.disk, firmware=args.firmware)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:

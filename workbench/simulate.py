@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from workbench.errors import WorkbenchError
 from workbench.image.tree import GuestTree
+from workbench.netnames import KERNEL_NAMES, expected_names
+from workbench.osconf import MAC, parse_text
 from workbench.parsers import INSTALL_PATH
 from workbench.paths import assets_dir
 
@@ -199,11 +201,15 @@ BUSYBOX_APPLETS = ("sh", "sed", "grep", "tr", "cut", "od", "base64", "readlink",
 
 def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
              first_mountpoint: str | None, first_uuid: str = "", first_label: str = "",
-             action: str = "start", busybox: bool = False) -> ChangeSet:
+             action: str = "start", busybox: bool = False, nic_names: tuple[str, str] = KERNEL_NAMES,
+             nics: list[tuple[str, str]] | None = None) -> ChangeSet:
     """Run script (the exact text that would be injected) against a copy of the guest's files.
 
     busybox: run it with busybox's sh and applets instead of the host's shell and tools, as a
     busybox-only image would (the stubs still stand in for commands with outside effects).
+    nic_names: what the image calls its first and second NIC; the sandbox's /sys/class/net has them, with the
+    os.conf's MAC addresses (netnames.expected_names says which names the image will use); nics, when given,
+    are the NICs instead, as (name, MAC).
     """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -226,9 +232,10 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
             first_state[conf_rel] = _Entry("file", osconf_text.encode(), mode=0o644)
         first_prints = _write_tree(first, first_state)
         _install_stubs(stubs, busybox)
+        sys_net = _fake_sys_net(tmp, osconf_text, nic_names, nics)
         cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", *_host_layout(),
                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
-               "--bind", guest + "/etc", "/etc", "--bind", guest + "/var", "/var"]
+               "--bind", guest + "/etc", "/etc", "--bind", guest + "/var", "/var", "--bind", sys_net, "/sys/class/net"]
         cmd += _host_etc_binds(tmp)
         cmd += ["--bind", first, "/.wb-first"]
         if first_mountpoint:
@@ -258,6 +265,27 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
     changes.sort(key=lambda c: c.path)
     return ChangeSet(flavor, exit_code, changes, commands, output[-(64 << 10):], time.monotonic() - started,
                      first_dir)
+
+
+def _fake_sys_net(tmp: str, osconf_text: str | None, names: tuple[str, str],
+                  given: list[tuple[str, str]] | None = None) -> str:
+    """A /sys/class/net for the sandbox: the loopback and one NIC per os.conf interface (eth1 only when the
+    os.conf has eth1 keys), named as the image will name them, with the os.conf's MAC (or qemu's default)."""
+    values = parse_text(osconf_text)[0] if osconf_text else {}
+    root = os.path.join(tmp, "sys-class-net")
+    nics = [("lo", "00:00:00:00:00:00", False)]
+    for n, key in enumerate(("eth0", "eth1")):
+        if given is not None or (n == 1 and not any(k.startswith("eth1_") for k in values)):
+            break
+        mac = str(values.get(f"{key}_mac_addr") or "")
+        nics.append((names[n], mac.lower() if MAC.match(mac) else f"52:54:00:12:34:{0x56 + n:02x}", True))
+    nics += [(name, mac, True) for name, mac in given or []]
+    for name, mac, device in nics:
+        os.makedirs(os.path.join(root, name, "device") if device else os.path.join(root, name))
+        for attr, value in (("address", mac), ("operstate", "down"), ("type", "772" if not device else "1")):
+            with open(os.path.join(root, name, attr), "w") as f:
+                f.write(value + "\n")
+    return root
 
 
 def _host_etc_binds(tmp: str) -> list[str]:
@@ -371,4 +399,6 @@ def simulate_image(facts, report, osconf_text: str | None, flavor: str | None = 
         name = flavor
     else:
         name = "custom script"
-    return simulate(report.tree, osconf_text, script, name, report.os.first_partition_mountpoint, uuid, label)
+    cmdline = report.boot.cmdline if report.boot is not None else ""
+    return simulate(report.tree, osconf_text, script, name, report.os.first_partition_mountpoint, uuid, label,
+                    nic_names=expected_names(report.tree, cmdline))

@@ -2,19 +2,23 @@
 # /etc/network/interfaces.d/os-conf; the interfaces' own stanzas in /etc/network/interfaces
 # are commented out so that only ours configures them.
 NET_FILE=/etc/network/interfaces.d/os-conf
+# ifupdown knows interfaces by name only: the NIC is given its os.conf name (and keeps its own MAC)
+NET_BIND=name
+NET_PERSIST=udev
 
 net_begin() {
     mkdir -p /etc/network/interfaces.d
     printf '# written by os-conf from the cloud'"'"'s os.conf\n' >"$NET_FILE.os-conf"
     NET_IFACES=''
+    NET_OLD=''
 }
 
 net_configure() {
-    # IFACE IP PREFIX MASK MAC GATEWAY ROUTES DNS
+    # IFACE IP PREFIX MASK MAC GATEWAY ROUTES DNS DEVICE (the name the NIC had: its stanzas go too)
     NET_IFACES="$NET_IFACES $1"
+    [ -n "$9" ] && [ "$9" != "$1" ] && NET_OLD="$NET_OLD $9"
     {
         printf '\nauto %s\niface %s inet static\n    address %s/%s\n' "$1" "$1" "$2" "$3"
-        [ -n "$5" ] && printf '    hwaddress ether %s\n' "$5"
         [ -n "$6" ] && printf '    gateway %s\n' "$6"
         [ -n "$8" ] && printf '    dns-nameservers %s\n' "$8"
         printf '%s' "$7" | while read -r dst via; do
@@ -49,7 +53,7 @@ net_commit() {
     mv "$NET_FILE.os-conf" "$NET_FILE" || return 1
     main=/etc/network/interfaces
     [ -f "$main" ] || printf 'auto lo\niface lo inet loopback\n' >"$main"
-    for i in $NET_IFACES; do
+    for i in $NET_IFACES $NET_OLD; do
         comment_out "$main" "$i" <"$main" >"$main.os-conf" && mv "$main.os-conf" "$main" || return 1
     done
     grep -q '^[[:space:]]*source[a-z-]*[[:space:]][[:space:]]*/etc/network/interfaces.d' "$main" ||

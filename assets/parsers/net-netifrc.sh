@@ -1,6 +1,9 @@
 # OpenRC netifrc (Gentoo, Alpine with netifrc): a managed block in /etc/conf.d/net and a
 # net.ethN service linked to net.lo in the default runlevel.
 NET_FILE=/etc/conf.d/net
+# netifrc knows interfaces by name only: the NIC is given its os.conf name (and keeps its own MAC)
+NET_BIND=name
+NET_PERSIST=udev
 
 net_begin() {
     mkdir -p /etc/conf.d

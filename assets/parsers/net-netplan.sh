@@ -1,6 +1,9 @@
 # Ubuntu netplan: /etc/netplan/90-os-conf.yaml, read after the image's own files so that its
 # settings for eth0/eth1 win; dhcp4 is turned off explicitly.
 NET_FILE=/etc/netplan/90-os-conf.yaml
+# matched by MAC, and named by set-name: the NIC is renamed now too, so that this boot matches as the next will
+NET_BIND=name
+NET_PERSIST=netplan
 
 net_begin() {
     mkdir -p /etc/netplan
@@ -29,7 +32,11 @@ net_configure() {
 }
 
 net_commit() {
-    chmod 600 "$NET_FILE.os-conf" && mv "$NET_FILE.os-conf" "$NET_FILE"
+    chmod 600 "$NET_FILE.os-conf" && mv "$NET_FILE.os-conf" "$NET_FILE" || return 1
+    # netplan's generator ran before this script: regenerate, so that this boot's networkd or
+    # NetworkManager reads the new file
+    if command -v netplan >/dev/null 2>&1; then netplan generate || log "netplan generate failed"; fi
+    return 0
 }
 
 net_restart() {

@@ -1,6 +1,9 @@
 # systemd-networkd: /etc/systemd/network/10-os-conf-ethN.network, sorted before the image's
 # own .network files so that it is the one that matches.
 NET_DIR=/etc/systemd/network
+# [Match] MACAddress= finds the NIC whatever udev called it
+NET_BIND=mac
+NET_PERSIST=none
 
 net_begin() {
     mkdir -p "$NET_DIR"

@@ -1,6 +1,9 @@
 # NetworkManager keyfiles (RHEL 9, Fedora, ...): one connection profile per interface in
 # /etc/NetworkManager/system-connections, mode 0600 as NetworkManager requires.
 NET_DIR=/etc/NetworkManager/system-connections
+# mac-address= finds the NIC whatever udev called it (no interface-name then)
+NET_BIND=mac
+NET_PERSIST=none
 
 net_begin() {
     mkdir -p "$NET_DIR"
@@ -19,7 +22,7 @@ net_configure() {
         echo "id=os-conf-$1"
         echo "uuid=$uuid"
         echo "type=ethernet"
-        echo "interface-name=$1"
+        [ -z "$5" ] && echo "interface-name=$1"
         echo "autoconnect=true"
         echo "autoconnect-priority=100"
         echo

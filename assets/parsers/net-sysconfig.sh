@@ -1,6 +1,10 @@
 # RHEL/CentOS network-scripts: ifcfg-ethN, route-ethN and GATEWAY in /etc/sysconfig/network.
 # NetworkManager on RHEL 8 reads the same ifcfg files (ifcfg-rh plugin).
 NET_DIR=/etc/sysconfig/network-scripts
+# ifcfg files are per device name, with HWADDR= to match: the NIC is given its os.conf name now and by a
+# udev rule (as the distribution's own rename does from HWADDR)
+NET_BIND=name
+NET_PERSIST=udev
 
 net_begin() {
     mkdir -p "$NET_DIR"

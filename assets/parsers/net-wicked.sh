@@ -1,5 +1,8 @@
 # SUSE wicked: /etc/sysconfig/network/ifcfg-ethN and ifroute-ethN; DNS through netconfig.
 NET_DIR=/etc/sysconfig/network
+# wicked's ifcfg files are per interface name: the NIC is given its os.conf name (LLADDR would overwrite its MAC)
+NET_BIND=name
+NET_PERSIST=udev
 
 net_begin() {
     mkdir -p "$NET_DIR"
@@ -13,7 +16,6 @@ net_configure() {
         echo "BOOTPROTO='static'"
         echo "STARTMODE='auto'"
         echo "IPADDR='$2/$3'"
-        if [ -n "$5" ]; then echo "LLADDR='$5'"; fi
     } >"$f.os-conf" && mv "$f.os-conf" "$f" || return 1
     r=$NET_DIR/ifroute-$1
     {

@@ -1,6 +1,8 @@
 """Real boots: a debootstrapped Debian 12 (systemd, udev, ifupdown, openssh-server) rehearsed with a VPC os.conf
-(no bootloader: direct kernel boot) and a classic one (booting by its own extlinux); the real changes must match
-the simulation and the guest must come up with the host name."""
+(no bootloader: direct kernel boot with no net.ifnames=0, so udev calls the NIC ens5), a classic one on an NVMe
+disk the same way, and a classic one booting by its own extlinux (kernel names); the real changes must match the
+simulation and the live network the os.conf. A parser that configures eth0 by name only, and an initramfs without
+virtio, must make the rehearsal fail, saying why."""
 
 import asyncio
 import json
@@ -37,7 +39,74 @@ def test_vpc_rehearsal_by_the_cli(bootable, tmp_path):
     assert set(real) >= {c["path"] for c in doc["simulation"]["changes"] if c["after"] is not None
                          and not c["path"].startswith(("/var/lib/os-conf",)) and "ssh_host" not in c["path"]}
     assert "done; os.conf removed" in doc["parser_log"]
-    assert sha256(bootable) == before  # the image itself is never written
+    # booted as ECS would: the image's own command line (made up here: it has no bootloader), no net.ifnames=0, so
+    # udev named the NIC ens5 and the parser found it by its MAC
+    assert "net.ifnames" not in doc["cmdline"] and "panic=" not in doc["cmdline"]
+    assert "eth0: the NIC with MAC 00:8c:fa:5e:14:23 is ens5" in doc["parser_log"]
+    # the live network, as the probe in the overlay saw it
+    assert doc["network_matches"] and doc["network_mismatches"] == [], doc["network_mismatches"]
+    live = doc["live"]
+    assert {"name": "eth0", "mac": "00:8c:fa:5e:14:23", "state": "up", "addresses": ["10.171.254.123/24"]} \
+        in live["interfaces"]
+    assert any(r.startswith("default via 10.171.254.1 dev eth0") for r in live["routes"])
+    assert live["nameservers"] == ["7.7.7.7", "8.8.8.8"] and live["hostname"] == "iZ23r29djmjZ"
+    assert live["sshd_listening"] is True and doc["failure"] is None
+    assert sha256(bootable) == before  # the image itself is never written (nor is the probe: only the overlay)
+
+
+def test_classic_on_an_nvme_disk_with_predictable_names(bootable):
+    result = rehearse(str(bootable), CLASSIC, disk="nvme", boot="kernel")
+    assert result.exit_code == 0, (result.mismatches, result.network_mismatches, result.console_tail)
+    assert result.disk == "nvme" and any("system disk on NVMe" in n for n in result.notes)
+    assert "ens6 renamed to eth1 (MAC 00:8c:fa:5e:14:24)" in result.parser_log
+    assert result.network_matches and {r.item for r in result.network} >= {
+        "eth0 (MAC 00:8c:fa:5e:14:23)", "eth1 (MAC 00:8c:fa:5e:14:24)", "default route", "eth0_route 10.0.0.0/8",
+        "eth0_route 172.16.0.0/12"}
+    assert any(r.startswith("default via 42.120.74.1 dev eth1") for r in result.live.routes)
+    assert any(r.startswith("172.16.0.0/12 via 10.171.254.1 dev eth0") for r in result.live.routes)
+    rule = next(c for c in result.real.changes if c.path == "/etc/udev/rules.d/70-os-conf-net.rules")
+    assert 'ATTR{address}=="00:8c:fa:5e:14:24", ATTR{type}=="1", NAME="eth1"' in rule.after
+
+
+def test_a_parser_that_names_eth0_only_configures_nothing_and_the_rehearsal_says_so(bootable, tmp_path):
+    """The previous behaviour (configure the interface called eth0, whatever the MAC) on an image whose NIC is
+    ens5: the files match the simulation, the live network does not."""
+    from workbench.parsers import build_script
+
+    script = build_script("ifupdown")
+    assert 'resolve_nic "$n" "$mac"' in script
+    old = tmp_path / "eth0-only.sh"
+    old.write_text(script.replace('resolve_nic "$n" "$mac"', 'resolve_nic "$n" ""'))
+    conf = tmp_path / "os.conf"
+    conf.write_text(VPC)
+    proc = subprocess.run([sys.executable, "-m", "workbench", "rehearse", str(bootable), "--os-conf", str(conf),
+                           "--script", str(old), "--format", "json"], capture_output=True, text=True, timeout=1200)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1, doc["console_tail"]
+    assert doc["matches_simulation"] and doc["parser_finished"]  # it did what it was written to do
+    assert doc["network_matches"] is False
+    assert doc["network_mismatches"][0].startswith("eth0 (MAC 00:8c:fa:5e:14:23), called ens5 in the guest: it is ")
+    assert "it does not have 10.171.254.123/24" in doc["network_mismatches"][0]
+    assert any(m.startswith("the default route does not go via 10.171.254.1 on ens5") for m in doc["network_mismatches"])
+
+
+def test_an_initramfs_without_virtio_fails_with_the_sentence_that_names_the_driver(with_bootloader, tmp_path):
+    from tests.fixtures import debian_variants
+    from tests.fixtures.images import CACHE
+
+    broken = debian_variants.variant(CACHE, "no-virtio")
+    conf = tmp_path / "os.conf"
+    conf.write_text(VPC)
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "workbench", "rehearse", str(broken), "--os-conf", str(conf)],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 1, proc.stderr
+    why = next(line for line in proc.stdout.splitlines() if line.startswith("why: "))
+    assert why.startswith("why: the root device never appeared (") and why.endswith(
+        "the initramfs lacks virtio_blk, virtio_pci (see boot.initramfs-drivers).")
+    assert "live network does NOT match the os.conf" in proc.stdout
+    assert "the live network was not observed: the root device never appeared" in proc.stdout
+    assert time.monotonic() - t < 300  # stopped once the initramfs gave up, not at the 600 s timeout
 
 
 def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader, monkeypatch):
@@ -48,11 +117,13 @@ def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader, monkeyp
     result = rehearse(str(with_bootloader), CLASSIC, console=lines.append)
     # one appliance installs the parser and, after the boot on the same NBD-served disk, reads the result back
     assert len(launches) == 1
-    assert result.boot == "bootloader" and "/boot/extlinux.conf" in result.notes[-1]
+    assert result.boot == "bootloader" and any("/boot/extlinux.conf" in n for n in result.notes)
     # the kernel got the command line of the image's extlinux.conf, not the workbench's direct-boot one
     cmdline = next(line for line in lines if "Command line:" in line)
     assert "console=tty0 console=ttyS0,115200 net.ifnames=0" in cmdline and "panic=-1" not in cmdline
     assert result.matches_simulation, result.mismatches
+    assert result.network_matches, result.network_mismatches  # eth0 and eth1 by the kernel's names here
+    assert "renamed" not in result.parser_log
     assert result.exit_code == 0 and result.hostname_seen == "iZ23r29djmjZ"
     interfaces = next(c for c in result.real.changes if c.path == "/etc/network/interfaces.d/os-conf").after
     assert "iface eth1 inet static" in interfaces and "up ip route replace 10.0.0.0/8 via 10.171.254.1 dev eth0" \
@@ -85,9 +156,13 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
                     rounds=6000)
         assert app.state.rehearsal_error is None
         status = static_text(screen, "#sim-status")
-        assert "rehearsal: matches the simulation" in status and "host name iZ23r29djmjZ" in status
+        assert "rehearsal: matches the simulation · network as the os.conf says" in status
+        assert "host name iZ23r29djmjZ" in status
         assert screen.query_one("#sim-log").border_title == "Rehearsal compared with the simulation"
-        assert "✔ every file changed as simulated" in static_text(screen, "#sim-log")
+        pane = static_text(screen, "#sim-log")
+        assert "✔ every file changed as simulated" in pane and "live network matches the os.conf" in pane
+        row = next(ln for ln in pane.splitlines() if ln.startswith("✔ eth0 (MAC 00:8c:fa:5e:14:23)"))
+        assert "up with 10.171.254.123/24" in row and "eth0: up, 10.171.254.123/24" in row  # intent beside live
         assert screen.check_action("toggle_view", ())
         assert screen.show_rehearsal and "showing the booted changes" in status  # the comparison comes first
         booted = {row[1] for row in table_rows(screen, "#sim-changes")}
@@ -184,4 +259,5 @@ def test_a_boot_that_fails_still_reports_what_it_saw(bootable, tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["booted"] is False and doc["stage"] == "firmware" and doc["console_tail"]
     assert any("could not boot" in n for n in doc["notes"])
+    assert doc["failure"].startswith("qemu could not start the image at all") and doc["network_matches"] is False
     assert not doc["parser_finished"]

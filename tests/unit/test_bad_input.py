@@ -164,6 +164,9 @@ def test_rehearse_refuses_before_booting(run_cli, built, workdir):
     assert_one_sentence(run_cli("rehearse", sample, "--os-conf", conf, "--timeout", "0"), "--timeout")
     assert_one_sentence(run_cli("rehearse", workdir / "none.qcow2", "--os-conf", conf), "no such file")
     # an image with no boot code in its first sector: a bootloader boot is refused at once
-    proc = run_cli("rehearse", built("gpt-esp-debian"), "--os-conf", conf, "--boot", "bootloader")
+    proc = run_cli("rehearse", built("gpt-esp-debian"), "--os-conf", conf, "--boot", "bootloader", "--firmware", "bios")
     assert_one_sentence(proc, "no BIOS boot code")
+    proc = run_cli("rehearse", sample, "--os-conf", conf, "--boot", "bootloader", "--firmware", "uefi")
+    assert_one_sentence(proc, "no EFI system partition")
+    assert_one_sentence(run_cli("rehearse", sample, "--os-conf", conf, "--disk", "scsi"), "--disk")
     assert listing(workdir) == before

@@ -13,6 +13,9 @@ from workbench import crypt
 from workbench.parsers import FLAVORS, build_script
 
 SHELLS = [False] + ([True] if shutil.which("busybox") else [])
+MAC_BOUND = ("sysconfig", "netplan", "networkd", "networkmanager")  # the configuration names the MAC
+RENAMED = ("ifupdown", "netifrc", "wicked", "sysconfig", "netplan")  # the NIC is given its os.conf name
+RULES = "/etc/udev/rules.d/70-os-conf-net.rules"
 
 
 def routes_of(cs, flavor, iface):
@@ -89,8 +92,9 @@ def test_vpc(flavor, busybox):
     cs = h.run(flavor, h.VPC, busybox=busybox)
     assert cs.exit_code == 0, cs.log
     assert address_of(cs, flavor, "eth0")[0] == "10.171.254.123/24"
-    if flavor != "netifrc":
-        assert address_of(cs, flavor, "eth0")[1] == "00:8c:fa:5e:14:23"
+    # bound to the MAC where the stack can match one; never written as a MAC to set (hwaddress, LLADDR)
+    assert address_of(cs, flavor, "eth0")[1] == ("00:8c:fa:5e:14:23" if flavor in MAC_BOUND else None)
+    assert cs.change(RULES) is None  # the NIC already has its os.conf name: nothing to rename
     assert routes_of(cs, flavor, "eth0") == [("0.0.0.0/0", "10.171.254.1")]  # the VPC default route arrives
     assert h.after(cs, "/etc/hostname") == "iZ23r29djmjZ\n"
     assert cs.change("/boot/aliyun_custom_image/os.conf").action == "delete"
@@ -268,3 +272,101 @@ def test_scripts_are_posix_sh_by_shellcheck(flavor, tmp_path):
     path.write_text(build_script(flavor, h.UUID, h.LABEL))
     proc = subprocess.run(["shellcheck", "-s", "sh", "-S", "warning", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+# -- NICs found by MAC, whatever the image calls them -----------------------------------------------------------
+def renames(cs):
+    return [argv[4:] for argv in cs.commands if argv[:3] == ["ip", "link", "set"] and "name" in argv]
+
+
+@pytest.mark.parametrize("busybox", SHELLS, ids=lambda b: "busybox" if b else "sh")
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_predictable_names_vpc(flavor, busybox):
+    """udev called the NIC ens5: every flavour configures the NIC with the os.conf MAC."""
+    tree = h.tree_for(flavor, {"/etc/network/interfaces": "auto lo\niface lo inet loopback\n\nallow-hotplug ens5\n"
+                                                          "iface ens5 inet dhcp\n"} if flavor == "ifupdown" else None)
+    cs = h.run(flavor, h.VPC, busybox=busybox, tree=tree, nic_names=("ens5", "ens6"))
+    assert cs.exit_code == 0, cs.log
+    assert address_of(cs, flavor, "eth0")[0] == "10.171.254.123/24"
+    assert "eth0: the NIC with MAC 00:8c:fa:5e:14:23 is ens5" in cs.log
+    if flavor in RENAMED:
+        assert renames(cs) == [["ens5", "name", "oc-eth0"], ["oc-eth0", "name", "eth0"]], cs.commands
+        assert ["ip", "link", "set", "dev", "ens5", "down"] in cs.commands
+    else:  # the configuration matches the MAC: the NIC keeps udev's name
+        assert renames(cs) == []
+    rule = cs.change(RULES)
+    if flavor in RENAMED and flavor != "netplan":  # netplan's set-name keeps the name at later boots
+        assert rule.action == "create"
+        assert ('SUBSYSTEM=="net", ACTION=="add", ATTR{address}=="00:8c:fa:5e:14:23", ATTR{type}=="1", NAME="eth0"'
+                in rule.after.splitlines())
+    else:
+        assert rule is None
+    if flavor == "ifupdown":  # the image's stanza for the old name goes too (nothing else may configure it)
+        assert "ens5" not in h.stanzas(h.after(cs, "/etc/network/interfaces"))
+    if flavor == "networkmanager":
+        conn = h.ini(h.after(cs, "/etc/NetworkManager/system-connections/os-conf-eth0.nmconnection"))
+        assert "interface-name" not in h.section(conn, "connection")  # a name would not match ens5
+    if flavor == "netplan":
+        eth = h.netplan(h.after(cs, "/etc/netplan/90-os-conf.yaml"))["eth0"]
+        assert eth["set-name"] == "eth0" and eth["match"]["macaddress"] == "00:8c:fa:5e:14:23"
+        assert ["netplan", "generate"] in cs.commands
+
+
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_predictable_names_classic(flavor):
+    cs = h.run(flavor, h.CLASSIC, nic_names=("ens5", "ens6"))
+    assert cs.exit_code == 0, cs.log
+    assert address_of(cs, flavor, "eth1")[0] == "42.120.74.105/24"
+    assert routes_of(cs, flavor, "eth1") == [("0.0.0.0/0", "42.120.74.1")]
+    if flavor in RENAMED:
+        assert sorted(map(tuple, renames(cs))) == [("ens5", "name", "oc-eth0"), ("ens6", "name", "oc-eth1"),
+                                                   ("oc-eth0", "name", "eth0"), ("oc-eth1", "name", "eth1")]
+
+
+def test_two_nics_named_the_other_way_round_swap():
+    """The kernel named them in the other order: two steps through temporary names let them swap."""
+    cs = h.run("ifupdown", h.CLASSIC, nics=[("eth0", "00:8c:fa:5e:14:24"), ("eth1", "00:8c:fa:5e:14:23")])
+    assert cs.exit_code == 0, cs.log
+    assert renames(cs)[:2] == [["eth1", "name", "oc-eth0"], ["eth0", "name", "oc-eth1"]]
+    assert renames(cs)[2:] == [["oc-eth0", "name", "eth0"], ["oc-eth1", "name", "eth1"]]
+
+
+def test_a_name_held_by_a_nic_not_in_os_conf_is_not_taken():
+    cs = h.run("ifupdown", h.VPC, nics=[("eth0", "52:54:00:99:99:99"), ("ens6", "00:8c:fa:5e:14:23")])
+    assert cs.exit_code == 1 and "another interface, not in os.conf, has that name" in cs.log
+    assert renames(cs)[-1] == ["oc-eth0", "name", "ens6"]  # put back
+    assert cs.change("/etc/network/interfaces.d/os-conf") is None
+    assert cs.change("/boot/aliyun_custom_image/os.conf") is None  # kept for the next boot
+
+
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_a_mac_no_nic_has_configures_the_others_and_keeps_os_conf(flavor):
+    cs = h.run(flavor, h.CLASSIC, nics=[("ens5", "00:8c:fa:5e:14:23")])  # eth1's NIC is missing
+    assert cs.exit_code == 1
+    assert "eth1: no network interface has the MAC address 00:8c:fa:5e:14:24; nothing configured for eth1" in cs.log
+    assert address_of(cs, flavor, "eth0")[0] == "10.171.254.123/24"  # the other NIC still gets its address
+    assert cs.change("/boot/aliyun_custom_image/os.conf") is None and "os.conf kept" in cs.log
+
+
+def test_without_a_mac_the_nic_is_found_by_name_and_it_is_logged():
+    cs = h.run("ifupdown", h.MULTI, nic_names=("ens5", "ens6"))  # MULTI has no eth0_mac_addr
+    assert cs.exit_code == 0, cs.log
+    assert "eth0: os.conf gives no eth0_mac_addr; configuring the interface named eth0" in cs.log
+    assert renames(cs) == [] and cs.change(RULES) is None
+    assert "eth0" in h.stanzas(h.after(cs, "/etc/network/interfaces.d/os-conf"))
+
+
+def test_mac_case_does_not_matter():
+    cs = h.run("ifupdown", h.VPC.replace("00:8c:fa:5e:14:23", "00:8C:FA:5E:14:23"), nic_names=("ens5", "ens6"))
+    assert cs.exit_code == 0, cs.log
+    assert 'ATTR{address}=="00:8c:fa:5e:14:23"' in cs.change(RULES).after
+
+
+def test_the_names_the_simulation_gives_the_nics():
+    from workbench.image.tree import GuestTree
+    from workbench.netnames import expected_names
+
+    udev = {"/usr/lib/systemd/systemd-udevd": "", "/usr/lib/udev/rules.d/80-net-setup-link.rules": ""}
+    assert expected_names(GuestTree.from_dict(udev), "root=/dev/vda1 ro quiet") == ("ens5", "ens6")
+    assert expected_names(GuestTree.from_dict(udev), "root=/dev/vda1 net.ifnames=0") == ("eth0", "eth1")
+    assert expected_names(GuestTree.from_dict({"/etc/hostname": "x\n"}), "") == ("eth0", "eth1")  # no udev

@@ -12,10 +12,11 @@ from workbench import crypt
 from workbench.image.tree import GuestTree
 from workbench.image.preflight import preflight
 from workbench.rehearse import RehearsalError, compare, tree_changes
-from workbench.rehearse.boot import bios_boot_code, choose_boot, direct_boot
+from workbench.rehearse.boot import (bios_boot_code, choose_boot, choose_firmware, direct_boot, firmware_args,
+                                     image_cmdline, ovmf)
 from workbench.rehearse.boot import grub_cmdline as _grub_cmdline
 from workbench.rehearse.vm import nbd_export as _nbd_export
-from workbench.rehearse.vm import nic_args
+from workbench.rehearse.vm import disk_args, nic_args
 from workbench.simulate import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
@@ -94,13 +95,58 @@ def test_choice_of_boot():
         choose_boot("bootloader", True, None)
 
 
+def _entry(cmdline, kernel="/boot/vmlinuz-6.1.0-10-amd64", initrd="/boot/initrd.img-6.1.0-10-amd64"):
+    from workbench.image.bootinfo import BootFacts, KernelFacts
+    from workbench.image.bootloader import BootEntry
+
+    return BootFacts(loader="extlinux", config_path="/boot/extlinux.conf",
+                     default=BootEntry("debian", kernel, [initrd], cmdline),
+                     kernel=KernelFacts(kernel, "6.1.0-10-amd64", "x86_64", initrd))
+
+
+def test_direct_boot_uses_the_default_entry_and_its_own_command_line(tmp_path):
+    g = _Boot({"/boot/vmlinuz-6.1.0-9-amd64": 8 << 20, "/boot/initrd.img-6.1.0-9-amd64": 30 << 20,
+               "/boot/vmlinuz-6.1.0-10-amd64": 8 << 20, "/boot/initrd.img-6.1.0-10-amd64": 30 << 20})
+    bf = _entry("root=UUID=abcd ro quiet console=tty0 console=ttyS0,115200")
+    bf.kernel.path, bf.kernel.initrd = "/boot/vmlinuz-6.1.0-9-amd64", "/boot/initrd.img-6.1.0-9-amd64"
+    kernel, args, notes = direct_boot(g, str(tmp_path), "/dev/sda2", bf)
+    assert kernel == "/boot/vmlinuz-6.1.0-9-amd64"  # the default entry's, not the newest
+    assert args[-1] == "root=UUID=abcd ro quiet console=tty0 console=ttyS0,115200"  # as is: no net.ifnames=0, no panic=
+    assert notes == ["the kernel command line of the default entry in /boot/extlinux.conf"]
+    # grub variables and odd characters are not passed on; a console on ttyS0 is added when there is none
+    cmdline, notes = image_cmdline(_entry('root=/dev/vda1 ro $vt_handoff quiet "x'), "0f0e")
+    assert cmdline == "root=/dev/vda1 ro quiet console=ttyS0,115200"
+    assert "2 word(s)" in notes[1] and "console=ttyS0,115200 added" in notes[2]
+
+
+def test_choice_of_firmware_and_disk_bus(tmp_path):
+    assert choose_firmware("auto", "UEFI")[0] == "uefi" and choose_firmware("auto", "both")[0] == "bios"
+    assert choose_firmware("auto", None) == ("bios", "the image's boot mode is unknown; BIOS tried")
+    assert choose_firmware("uefi", "BIOS") == ("uefi", "as asked")
+    assert firmware_args("bios", str(tmp_path)) == []
+    if ovmf() is None:
+        with pytest.raises(RehearsalError, match="apt install ovmf"):
+            firmware_args("uefi", str(tmp_path))
+    else:
+        args = firmware_args("uefi", str(tmp_path))
+        assert args[1].startswith("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/")
+        assert args[3] == f"if=pflash,format=raw,unit=1,file={tmp_path}/OVMF_VARS.fd"  # a private copy is written
+        assert (tmp_path / "OVMF_VARS.fd").stat().st_size > 0
+    assert disk_args("file=x.qcow2", "nvme")[-1] == "nvme,drive=disk0,serial=wbrehearsal,addr=0x4"
+    assert disk_args("file=x.qcow2", "virtio") == ["-drive", "file=x.qcow2,if=none,id=disk0", "-device",
+                                                   "virtio-blk-pci,drive=disk0,addr=0x4"]
+    mode, why = choose_boot("auto", False, None, "uefi")
+    assert mode == "kernel" and "no fallback loader" in why
+
+
 def test_nic_arguments_take_only_unicast_macs_from_the_os_conf():
     args = nic_args({"eth0_mac_addr": "00:8c:fa:5e:14:23", "eth1_mac_addr": "00:8c:fa:5e:14:24"})
-    assert "virtio-net-pci,netdev=n0,mac=00:8c:fa:5e:14:23" in args and "netdev=n1,mac=00:8c:fa:5e:14:24" in args[-1]
+    assert "virtio-net-pci,netdev=n0,mac=00:8c:fa:5e:14:23,addr=0x5" in args  # slot 5: ens5 by udev's names
+    assert "netdev=n1,mac=00:8c:fa:5e:14:24,addr=0x6" in args[-1]
     assert args.count("-netdev") == 2 and all("restrict=on" in a for a in args if a.startswith("user,"))
     hostile = nic_args({"eth0_mac_addr": "00:11:22:33:44:55,romfile=/etc/shadow"})
-    assert hostile[-1] == "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:38" and len(hostile) == 4
-    assert nic_args({"eth0_mac_addr": "01:00:5e:00:00:01"})[-1].endswith("mac=52:54:00:12:34:38")  # multicast
+    assert hostile[-1] == "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:38,addr=0x5" and len(hostile) == 4
+    assert nic_args({"eth0_mac_addr": "01:00:5e:00:00:01"})[-1].endswith("mac=52:54:00:12:34:38,addr=0x5")  # multicast
     assert len(nic_args({})) == 4  # eth0 only when the os.conf has no eth1
 
 
@@ -146,9 +192,11 @@ class _Boot:
 def test_direct_boot_takes_the_newest_kernel_and_bounds_what_it_reads(tmp_path):
     g = _Boot({"/boot/vmlinuz-6.1.0-9-amd64": 8 << 20, "/boot/initrd.img-6.1.0-9-amd64": 30 << 20,
                "/boot/vmlinuz-6.1.0-10-amd64": 8 << 20, "/boot/initrd.img-6.1.0-10-amd64": 30 << 20})
-    kernel, args = direct_boot(g, str(tmp_path), "/dev/sda2", "quiet")
+    kernel, args, notes = direct_boot(g, str(tmp_path), "/dev/sda2", None, "quiet")
     assert kernel == "/boot/vmlinuz-6.1.0-10-amd64" and g.downloaded == [kernel, "/boot/initrd.img-6.1.0-10-amd64"]
-    assert args[-1].startswith("root=UUID=0f0e ro quiet console=ttyS0,115200")
+    # no bootloader entry: a made-up command line, said so; nothing added but the serial console
+    assert args[-1] == "root=UUID=0f0e ro quiet console=ttyS0,115200"
+    assert any("made-up" in n for n in notes) and any("console=ttyS0,115200 added" in n for n in notes)
     huge = _Boot({"/boot/vmlinuz-6.1.0-10-amd64": 8 << 20, "/boot/initrd.img-6.1.0-10-amd64": 40 << 30})
     with pytest.raises(RehearsalError, match="initrd.img-6.1.0-10-amd64 is 40960 MiB.*it was not read"):
         direct_boot(huge, str(tmp_path), "/dev/sda2")

@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 
 from workbench.checks import Check, CheckResult, Context, check
-from workbench.image.bootinfo import BootFacts
+from workbench.image.bootinfo import BootFacts, boot_mode_of
 from workbench.image.bootloader import cmdline_value
 from workbench.image.fstab import parse_fstab, resolve_spec
-from workbench.image.parttable import BIOS_BOOT_GUID
 from workbench.text import printable
 from workbench.units import human_size
 
@@ -29,10 +28,7 @@ def _boot(ctx: Context) -> BootFacts | None:
 
 def boot_mode(ctx: Context) -> str | None:
     """BIOS, UEFI, both, or None (neither found): how the image can start."""
-    facts, bf = ctx.facts, _boot(ctx)
-    bios = facts.boot_code is not None or any(p.type.upper() == BIOS_BOOT_GUID for p in facts.partitions)
-    uefi = bool(bf and bf.esp_loaders)
-    return "both" if bios and uefi else "BIOS" if bios else "UEFI" if uefi else None
+    return boot_mode_of(ctx.facts, _boot(ctx))
 
 
 @check("boot.mode", "Boot mode known and bootable on ECS", "boot", "blocker", needs_guest=True)

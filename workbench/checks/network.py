@@ -7,38 +7,14 @@ import re
 
 from workbench.checks import Check, CheckResult, Context, check
 from workbench.enablement import enabled_anywhere
-from workbench.image.bootloader import has_word
 from workbench.image.tree import GuestTree
+from workbench.netnames import PERSISTENT_RULES, predictable_names
 from workbench.parsers import choose_flavor
 from workbench.text import printable
 
-PERSISTENT_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
-NAMING = ("/usr/lib/udev/rules.d/80-net-setup-link.rules", "/lib/udev/rules.d/80-net-setup-link.rules",
-          "/usr/lib/systemd/network/99-default.link", "/lib/systemd/network/99-default.link")
-UDEV = ("/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd", "/sbin/udevd")
 OURS = {"eth0", "eth1", "lo"}  # what the parser configures (and the loopback)
 NET_FILES = ("/etc/udev", "/etc/systemd/network", "/etc/network", "/etc/netplan", "/etc/sysconfig",
              "/etc/NetworkManager", "/etc/cloud")
-
-
-def predictable_names(tree: GuestTree, cmdline: str) -> tuple[bool, list[str]]:
-    """Whether udev will give the NIC a predictable name (ens5, enp0s3) on ECS, and why."""
-    why = []
-    if not any(tree.present(p) for p in UDEV):
-        return False, ["no udev in the image: the kernel's name (eth0) stays"]
-    if has_word(cmdline, "net.ifnames=0"):
-        return False, ["net.ifnames=0 is on the kernel command line"]
-    for rule in ("/etc/udev/rules.d/80-net-setup-link.rules", "/etc/systemd/network/99-default.link"):
-        if tree.readlink(rule) == "/dev/null":
-            return False, [f"{rule} is masked (a link to /dev/null)"]
-    override = tree.read_text("/etc/systemd/network/99-default.link", 65536)
-    if override and re.search(r"^\s*NamePolicy\s*=\s*(kernel)?\s*$", override, re.M):
-        return False, ["/etc/systemd/network/99-default.link keeps the kernel's names"]
-    naming = [p for p in NAMING if tree.present(p)]
-    if not naming:
-        return False, ["udev has no naming policy installed (80-net-setup-link.rules, 99-default.link)"]
-    why.append(f"udev names NICs by {naming[0]}, and the command line has no net.ifnames=0")
-    return True, why
 
 
 def stale_bindings(tree: GuestTree) -> list[str]:

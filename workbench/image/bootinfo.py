@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from workbench.image import bootloader as bl
 from workbench.image import pull as pulling
 from workbench.image.initramfs import Initramfs, read_initramfs_stream
+from workbench.image.parttable import BIOS_BOOT_GUID
 from workbench.image.kernel import HEAD, KernelId, identify, version_from_name
 from workbench.image.tree import GuestTree, mode_kind
 
@@ -73,6 +74,14 @@ class BootFacts:
     @property
     def cmdline(self) -> str:
         return self.default.cmdline if self.default else ""
+
+
+def boot_mode_of(facts, bf: BootFacts | None) -> str | None:
+    """BIOS, UEFI, both, or None (neither found): how the image can start. facts: its ImageFacts (the first
+    sector's boot code, a BIOS boot partition); bf: what the session found on the ESP."""
+    bios = facts.boot_code is not None or any(p.type.upper() == BIOS_BOOT_GUID for p in facts.partitions)
+    uefi = bool(bf and bf.esp_loaders)
+    return "both" if bios and uefi else "BIOS" if bios else "UEFI" if uefi else None
 
 
 def _names(s, directory: str) -> dict[str, tuple[int, int, str | None]]:

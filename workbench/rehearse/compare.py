@@ -10,7 +10,7 @@ DOMAIN = ("/etc/sysconfig/network", "/etc/network/", "/etc/netplan/", "/etc/syst
           "/etc/NetworkManager/system-connections/", "/etc/hostname", "/etc/HOSTNAME", "/etc/hosts",
           "/etc/resolv.conf", "/etc/shadow", "/etc/ssh/ssh_host_", "/var/lib/os-conf", "/var/log/os-conf.log",
           "/etc/conf.d/net", "/etc/conf.d/hostname", "/etc/systemd/resolved.conf.d/", "/etc/init.d/net.",
-          "/etc/runlevels/default/net.")
+          "/etc/runlevels/default/net.", "/etc/udev/rules.d/70-os-conf-net.rules")
 EXISTENCE_ONLY = ("/var/log/os-conf.log", "/var/lib/os-conf/applied-at", "/etc/ssh/ssh_host_")
 
 

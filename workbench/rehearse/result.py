@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workbench.errors import WorkbenchError
+from workbench.rehearse.live import LiveNetwork, NetworkRow
 from workbench.simulate import ChangeSet
 
 SCHEMA = "workbench.rehearse/1"
@@ -31,14 +32,27 @@ class RehearsalResult:
     boot: str = "kernel"  # "bootloader" (the image's own) or "kernel" (direct kernel boot)
     booted: bool = True  # False: qemu could not run the image at all
     stage: str = "login"  # how far the boot got (rehearse/stages.py)
+    live: LiveNetwork | None = None  # what the probe saw of the guest's network (None: it never reported)
+    network_mismatches: list[str] = field(default_factory=list)  # the os.conf's intent the live guest does not show
+    failure: str | None = None  # why the boot did not get to a configured network, in one sentence
+    disk: str = "virtio"  # the system disk's bus
+    firmware: str = "bios"
+    cmdline: str | None = None  # the kernel command line of a direct boot
+    probe_seconds: float | None = None  # from the parser's end to the probe's report
+    network: list[NetworkRow] = field(default_factory=list)  # the os.conf's intent beside the live network
 
     @property
     def matches_simulation(self) -> bool:
         return not self.mismatches
 
     @property
+    def network_matches(self) -> bool:
+        return not self.network_mismatches
+
+    @property
     def exit_code(self) -> int:
-        ok = self.booted and self.matches_simulation and self.parser_finished and self.os_conf_removed
+        ok = (self.booted and self.matches_simulation and self.network_matches and self.parser_finished
+              and self.os_conf_removed)
         return 0 if ok else 1
 
     def to_json(self) -> dict:
@@ -48,4 +62,7 @@ class RehearsalResult:
                 "booted": self.booted, "stage": self.stage,
                 "boot_seconds": round(self.boot_seconds, 1),
                 "real": self.real.to_json(), "simulation": self.simulated.to_json(), "parser_log": self.parser_log,
-                "console_tail": self.console_tail, "notes": self.notes}
+                "console_tail": self.console_tail, "notes": self.notes,
+                "live": self.live.to_json() if self.live is not None else None,
+                "network_matches": self.network_matches, "network_mismatches": self.network_mismatches,
+                "failure": self.failure, "disk": self.disk, "firmware": self.firmware, "cmdline": self.cmdline}

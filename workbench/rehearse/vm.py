@@ -29,12 +29,20 @@ QUIET = 10  # after the ACPI request, this long without console output means the
 # where 1 takes ~45 s
 VCPUS = max(1, min(len(os.sched_getaffinity(0)), 4))
 SYSRQ = ("s", "u", "o")  # sync, remount read-only, power off: no write is lost if the guest ignores ACPI
+DISK_SLOT, NIC_SLOTS = 4, (5, 6)  # PCI slots: the first NIC is ens5 where udev names NICs by slot
+# a boot that cannot go on by itself: stop it a few seconds after such a line rather than wait for the timeout
+FATAL = re.compile(r"Kernel panic - not syncing|You are in emergency mode|Give root password for maintenance|"
+                   r"Dropping to a shell|Entering emergency mode|You are in rescue mode")
+FATAL_GRACE = 5
+PROBE_END = re.compile(r"WB-PROBE end\b")
+PROBE_WAIT = 75  # after the parser: how long the live network probe may take to report
 
 
 def nic_args(values: dict) -> list[str]:
-    """qemu arguments for eth0 (and eth1 when the os.conf has it): user networking that reaches nothing,
-    with the os.conf's MAC addresses. The os.conf is untrusted: a value that is not a unicast MAC is not
-    passed to qemu (it could carry more options); the NIC gets a local address instead."""
+    """qemu arguments for eth0 (and eth1 when the os.conf has it): virtio-net as on ECS, in PCI slots 5 and 6,
+    on user networking that reaches nothing, with the os.conf's MAC addresses. The os.conf is untrusted: a value
+    that is not a unicast MAC is not passed to qemu (it could carry more options); the NIC gets a local address
+    instead."""
     nics = []
     for n, iface in enumerate(("eth0", "eth1")):
         if n == 1 and not any(k.startswith("eth1_") for k in values):
@@ -42,8 +50,15 @@ def nic_args(values: dict) -> list[str]:
         mac = str(values.get(f"{iface}_mac_addr") or "")
         if not MAC.match(mac) or int(mac[:2], 16) & 1:
             mac = f"52:54:00:12:34:{56 + n:02x}"
-        nics += ["-netdev", f"user,id=n{n},restrict=on", "-device", f"virtio-net-pci,netdev=n{n},mac={mac}"]
+        nics += ["-netdev", f"user,id=n{n},restrict=on", "-device",
+                 f"virtio-net-pci,netdev=n{n},mac={mac},addr={NIC_SLOTS[n]:#x}"]
     return nics
+
+
+def disk_args(drive: str, disk: str) -> list[str]:
+    """qemu arguments for the system disk on the bus ECS gives it: virtio-blk, or NVMe (newer families)."""
+    device = "nvme,drive=disk0,serial=wbrehearsal" if disk == "nvme" else "virtio-blk-pci,drive=disk0"
+    return ["-drive", f"{drive},if=none,id=disk0", "-device", f"{device},addr={DISK_SLOT:#x}"]
 
 
 def qmp(sock_path: str, *commands: dict) -> None:
@@ -121,23 +136,30 @@ class BootOutcome:
     seconds: float
     booted: bool  # False: qemu could not run the image at all
     stage: str  # how far it got (stages.reached)
+    timed_out: bool = False
+    fatal: str | None = None  # the console line after which the boot could not go on (a panic, an emergency shell)
+    probe_seconds: float | None = None  # from the parser's end to the probe's report
 
 
 def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, timeout: float,
          console: Callable[[str], None], until_login: bool = False, cancel: threading.Event | None = None,
-         vcpus: int | None = None) -> BootOutcome:
-    """Boot DRIVE (a qemu -drive value, without the interface) by its bootloader, or with the direct-boot arguments
-    given, until the parser is done, then shut it down. until_login: done at the login prompt instead (a bare boot,
-    for the benchmark)."""
+         vcpus: int | None = None, disk: str = "virtio", firmware: list[str] | None = None,
+         probe: bool = False) -> BootOutcome:
+    """Boot DRIVE (a qemu -drive value, without the interface) on the disk bus given, by its bootloader (under the
+    firmware given: SeaBIOS when none) or with the direct-boot arguments given, until the parser is done (and,
+    with probe, the live network probe has reported), then shut it down. until_login: done at the login prompt
+    instead (a bare boot, for the benchmark). A panic or an emergency shell ends it a few seconds later."""
     qmp_sock = os.path.join(tmp, "qmp.sock")
     nics = nic_args(values)
     cmd = ["qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}", "-m", "1024",
            "-smp", str(vcpus or VCPUS), "-cpu", "max", "-display", "none", "-monitor", "none", "-serial", "stdio",
-           "-no-reboot", *direct, "-drive", f"{drive},if=virtio", "-qmp", f"unix:{qmp_sock},server=on,wait=off", *nics]
+           "-no-reboot", *(firmware or []), *direct, *disk_args(drive, disk),
+           "-qmp", f"unix:{qmp_sock},server=on,wait=off", *nics]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: list[str] = []
-    state = {"finished": False, "hostname": None, "done_at": None, "powerdown": None, "sysrq": None, "heard": started}
+    state = {"finished": False, "hostname": None, "done_at": None, "powerdown": None, "sysrq": None, "heard": started,
+             "probed": None, "fatal": None, "fatal_at": None, "timed_out": False}
     buf = b""
     try:
         while True:
@@ -147,6 +169,10 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
             stop_if(cancel)  # the finally below kills the guest
             if now - started > timeout:
                 lines.append(f"(workbench: no poweroff within {timeout:.0f} s; the VM was stopped)")
+                state["timed_out"] = True
+                break
+            if state["fatal_at"] and not state["powerdown"] and now - state["fatal_at"] > FATAL_GRACE:
+                lines.append("(workbench: the boot cannot go on by itself; the VM was stopped)")
                 break
             if state["powerdown"] and not state["sysrq"] and now - max(state["powerdown"], state["heard"]) > QUIET:
                 lines.append("(workbench: no ACPI shutdown; SysRq sync, remount read-only, power off)")
@@ -174,13 +200,22 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
                     m = LOGIN.match(line.strip())
                     if m:
                         state["hostname"] = m.group(1)
+                    if probe and state["probed"] is None and PROBE_END.search(line):
+                        state["probed"] = now
+                    if state["fatal"] is None and FATAL.search(line):
+                        state["fatal"], state["fatal_at"] = line, now
                 # a login prompt waits for input: it has no line end
                 m = LOGIN.match(buf.decode("utf-8", "replace").strip())
                 if m and (state["done_at"] or until_login):
                     state["hostname"] = m.group(1)
                     state["done_at"] = state["done_at"] or now
-            # once the parser is done: wait for the login prompt (or a while), then shut down
-            if state["done_at"] and not state["powerdown"] and (state["hostname"] or now - state["done_at"] > 60):
+            # once the parser is done: wait for the probe's report or the login prompt (or a while), then shut down
+            if probe:  # the probe's report, then the login prompt (systemd heeds ACPI by then), or a while
+                ready = (state["probed"] is not None and (state["hostname"] or now - state["probed"] > 10)) or \
+                    (state["done_at"] and now - state["done_at"] > PROBE_WAIT)
+            else:
+                ready = state["hostname"] or (state["done_at"] and now - state["done_at"] > 60)
+            if state["done_at"] and not state["powerdown"] and ready:
                 try:
                     qmp(qmp_sock, {"execute": "system_powerdown"})
                 except OSError:
@@ -192,5 +227,7 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
         proc.wait()
     booted = bool(lines) and not (not state["finished"] and not any("login:" in ln for ln in lines)
                                   and proc.returncode not in (0,) and len(lines) < 5)
+    probe_seconds = state["probed"] - state["done_at"] if state["probed"] and state["done_at"] else None
     return BootOutcome(lines, state["finished"], state["hostname"], time.monotonic() - started, booted,
-                       reached(lines, state["finished"], state["hostname"]))
+                       reached(lines, state["finished"], state["hostname"]), state["timed_out"],
+                       state["fatal"], probe_seconds)

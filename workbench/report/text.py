@@ -190,6 +190,17 @@ def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None
                 f" · {result.accel.upper()} {'bootloader' if result.boot == 'bootloader' else 'direct kernel'} boot"
                 f" {result.boot_seconds:.0f} s")
     console.print(head)
+    if result.failure:
+        console.print(Text(f"why: {printable(result.failure, 400)}", style="bold red"))
+    console.print(Text("live network " + ("matches the os.conf" if result.network_matches else "does NOT match the os.conf"),
+                       style="bold underline"))
+    for m in result.network_mismatches:  # mismatches first
+        console.print(Text(f"  ✘ {printable(m, 300)}", style="red"))
+    for row in result.network:
+        line = Text("  ")
+        line.append("✘ " if row.problem else "✔ ", style="bold red" if row.problem else "green")
+        line.append(f"{printable(row.item, 60)}: wanted {printable(row.intent, 120)}; seen {printable(row.seen, 200)}")
+        console.print(line)
     bad = {m.split(":")[0] for m in result.mismatches}
     console.print(Text(f"{len(result.real.changes)} real changes", style="bold underline"))
     for ch in result.real.changes:
@@ -203,7 +214,7 @@ def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None
     console.print(Text("parser log", style="bold underline"))
     for line in (mask("os.conf", result.parser_log) or "(none: the parser did not run)").splitlines()[-30:]:
         console.print(Text("  " + printable(line, 300), style="dim"))
-    if not result.booted or not result.parser_finished or not result.matches_simulation:
+    if not result.booted or not result.parser_finished or not result.matches_simulation or result.failure:
         console.print(Text("last console lines", style="bold underline"))
         for line in result.console_tail[-15:]:
             console.print(Text("  " + printable(line, 300), style="dim"))

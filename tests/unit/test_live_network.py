@@ -1,0 +1,123 @@
+"""The rehearsal's live-network probe read from a console (untrusted), compared with the os.conf's intent, and the
+one sentence that says why a boot failed."""
+
+from tests.unit.sim_helpers import CLASSIC, VPC
+from workbench.image.bootinfo import BootFacts, KernelFacts
+from workbench.image.initramfs import Initramfs
+from workbench.osconf import parse_text
+from workbench.rehearse.explain import failure_sentence
+from workbench.rehearse.live import compare_network, network_rows, parse_probe, probe_files
+
+GOOD_VPC = ["[  OK  ] Started wb-rehearsal-probe.service", "WB-PROBE begin",
+            "WB-PROBE if eth0 00:8c:fa:5e:14:23 up 10.171.254.123/24",
+            "WB-PROBE route default via 10.171.254.1 dev eth0 onlink",
+            "WB-PROBE route 10.171.254.0/24 dev eth0 proto kernel scope link src 10.171.254.123",
+            "WB-PROBE dns 7.7.7.7 8.8.8.8", "WB-PROBE hostname iZ23r29djmjZ", "WB-PROBE sshd yes",
+            "WB-PROBE took 20.51 20.63 0", "WB-PROBE end"]
+
+
+def values(conf):
+    return parse_text(conf)[0]
+
+
+def test_a_matching_vpc_guest():
+    live = parse_probe(GOOD_VPC)
+    assert live.complete and live.interfaces[0].addresses == ["10.171.254.123/24"] and live.sshd_listening
+    assert round(live.took, 2) == 0.12 and live.waited == 0  # what the probe cost the boot
+    assert compare_network(values(VPC), live) == []
+    rows = network_rows(values(VPC), live)
+    assert [r.item for r in rows] == ["eth0 (MAC 00:8c:fa:5e:14:23)", "default route", "nameservers", "host name",
+                                      "sshd"]
+    assert rows[0].seen == "eth0: up, 10.171.254.123/24" and all(r.problem is None for r in rows)
+
+
+def test_the_nic_is_found_by_its_mac_whatever_its_name():
+    lines = [ln.replace("eth0", "ens5") for ln in GOOD_VPC]
+    assert compare_network(values(VPC), parse_probe(lines)) == []
+
+
+def test_an_unconfigured_nic_is_named():
+    """What a parser that writes "iface eth0" leaves on an image whose NIC is ens5: nothing configured."""
+    lines = ["WB-PROBE begin", "WB-PROBE if ens5 00:8c:fa:5e:14:23 down", "WB-PROBE dns 192.168.122.1",
+             "WB-PROBE hostname iZ23r29djmjZ", "WB-PROBE sshd yes", "WB-PROBE end"]
+    got = compare_network(values(VPC), parse_probe(lines))
+    assert got[0] == ("eth0 (MAC 00:8c:fa:5e:14:23), called ens5 in the guest: it is down, not up; it does not "
+                      "have 10.171.254.123/24 (it has no IPv4 address)")
+    assert got[1].startswith("the default route does not go via 10.171.254.1 on ens5 (eth0); the table has: no routes")
+    assert got[2] == "the nameservers are 192.168.122.1, not 7.7.7.7, 8.8.8.8"
+    missing = ["WB-PROBE begin", "WB-PROBE if ens5 52:54:00:12:34:56 up", "WB-PROBE sshd no", "WB-PROBE end"]
+    got = compare_network(values(VPC), parse_probe(missing))
+    assert got[0] == "eth0 (MAC 00:8c:fa:5e:14:23): no interface has that MAC (the guest has: ens5 52:54:00:12:34:56)"
+    assert got[-1].startswith("nothing listens on port 22")
+
+
+def test_classic_needs_the_default_route_on_eth1_and_every_route():
+    lines = ["WB-PROBE begin", "WB-PROBE if ens5 00:8c:fa:5e:14:23 up 10.171.254.123/24",
+             "WB-PROBE if ens6 00:8c:fa:5e:14:24 up 42.120.74.105/24",
+             "WB-PROBE route default via 10.171.254.1 dev ens5",  # the wrong NIC carries the default route
+             "WB-PROBE route 10.0.0.0/8 via 10.171.254.1 dev ens5", "WB-PROBE dns 7.7.7.7 8.8.8.8",
+             "WB-PROBE hostname iZ23r29djmjZ", "WB-PROBE sshd yes", "WB-PROBE end"]
+    got = compare_network(values(CLASSIC), parse_probe(lines))
+    assert got == ["eth0_route 172.16.0.0/12 via 10.171.254.1 is not in the routing table on ens5",
+                   "the default route does not go via 42.120.74.1 on ens6 (eth1); the table has: default via "
+                   "10.171.254.1 dev ens5; 10.0.0.0/8 via 10.171.254.1 dev ens5"]
+
+
+def test_the_probe_is_untrusted_and_must_finish():
+    assert compare_network(values(VPC), None, "the kernel panicked") == [
+        "the live network was not observed: the kernel panicked"]
+    cut = parse_probe(GOOD_VPC[:4])
+    assert not cut.complete and compare_network(values(VPC), cut) == [
+        "the live network was not observed: the probe's report was cut off"]
+    hostile = parse_probe(["WB-PROBE begin", "WB-PROBE if \x1b]52;c;aGk=\x07eth0 00:8c:fa:5e:14:23 up 999.1.1.1/24 "
+                           "10.0.0.1/8", "WB-PROBE hostname \x1b[2Jevil", "WB-PROBE end"] + ["WB-PROBE route x"] * 5000)
+    assert "\x1b" not in hostile.interfaces[0].name and hostile.interfaces[0].addresses == ["10.0.0.1/8"]
+    assert "\x1b" not in hostile.hostname and len(hostile.routes) == 0  # after the end: ignored
+    flood = parse_probe(["WB-PROBE begin"] + ["WB-PROBE route default via 1.1.1.1 dev x"] * 5000)
+    assert len(flood.routes) < 500 and not flood.complete  # bounded
+    # the last complete report counts (a second boot of the same console, e.g. after a reboot)
+    assert parse_probe(GOOD_VPC + ["WB-PROBE begin", "WB-PROBE hostname other", "WB-PROBE end"]).hostname == "other"
+
+
+def test_the_probe_joins_each_init_system_and_no_other():
+    systemd = {p: (c, m, t) for p, c, m, t in probe_files("systemd")}
+    unit = systemd["/etc/systemd/system/wb-rehearsal-probe.service"][0]
+    assert "After=network.target os-conf.service" in unit and "/var/lib/workbench-rehearsal/probe.sh" in unit
+    assert systemd["/etc/systemd/system/multi-user.target.wants/wb-rehearsal-probe.service"][2] == \
+        "/etc/systemd/system/wb-rehearsal-probe.service"
+    assert "@@" not in systemd["/var/lib/workbench-rehearsal/probe.sh"][0]
+    sysv = [p for p, *_ in probe_files("sysvinit")]
+    assert "/etc/rc3.d/S99wb-rehearsal-probe" in sysv
+    assert "/etc/runlevels/default/wb-rehearsal-probe" in [p for p, *_ in probe_files("openrc")]
+    assert probe_files("upstart") == [] and probe_files("") == []
+
+
+def _boot(initramfs_modules, builtin=()):
+    k = KernelFacts("/boot/vmlinuz-6.1.0-10-amd64", "6.1.0-10-amd64", "x86_64", "/boot/initrd.img-6.1.0-10-amd64",
+                    builtin=set(builtin), modules={"virtio_blk", "virtio_pci", "nvme", "virtio_net"})
+    k.initramfs = Initramfs(files=[f"usr/lib/modules/6.1.0-10-amd64/kernel/{m}.ko" for m in initramfs_modules])
+    return BootFacts(kernel=k)
+
+
+def test_why_a_boot_failed_in_one_sentence():
+    no_root = ["Begin: Waiting for root file system ... done.", "Gave up waiting for root file system device.",
+               "ALERT!  UUID=0f0e does not exist.  Dropping to a shell!"]
+    got = failure_sentence(no_root, "kernel", True, False, True, _boot(["ext4", "nvme"]))
+    assert got == ("the root device never appeared (ALERT!  UUID=0f0e does not exist.  Dropping to a shell!): the "
+                   "initramfs lacks virtio_blk, virtio_pci (see boot.initramfs-drivers).")
+    panic = ["VFS: Unable to mount root fs on unknown-block(0,0)", "Kernel panic - not syncing: VFS: Unable to mount"]
+    got = failure_sentence(panic, "kernel", True, False, True, _boot(["virtio_blk", "virtio_pci"]), disk="nvme")
+    assert "could not mount the root file system" in got and "the initramfs lacks nvme" in got
+    got = failure_sentence(["Kernel panic - not syncing: Attempted to kill init!"], "init", True, False, True)
+    assert got == "the kernel panicked: Kernel panic - not syncing: Attempted to kill init!."
+    emergency = ["[FAILED] Failed to mount /data.", "You are in emergency mode. After logging in, type ..."]
+    assert failure_sentence(emergency, "init", True, False, True).endswith("after: [FAILED] Failed to mount /data.")
+    parser = ["os-conf: error: eth0: no network interface has the MAC address 00:8c:fa:5e:14:23",
+              "os-conf: failed; os.conf kept so that the next boot tries again"]
+    assert failure_sentence(parser, "parser finished", True, True, False).startswith(
+        "the parser failed: os-conf: error: eth0: no network interface")
+    assert failure_sentence(["SeaBIOS (version 1.16)", "Booting from Hard Disk..."], "bootloader", True, False,
+                            True) == ("the boot did not get past the bootloader (no kernel started) in time; the "
+                                      "console's last line: Booting from Hard Disk...")
+    assert failure_sentence(GOOD_VPC, "login", True, True, False) is None
+    assert failure_sentence([], "firmware", False, False, False).startswith("qemu could not start the image at all")

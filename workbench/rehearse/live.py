@@ -1,0 +1,238 @@
+"""The live network of a rehearsal's guest, and whether it is what the os.conf asked for.
+
+A probe that exists only in the throwaway overlay (assets/probe/) prints, after the network is up, one
+"WB-PROBE" line per fact to the serial console. The console is the guest's, and the guest is the image: every
+line is untrusted, parsed strictly and bounded. compare_network() then checks the os.conf's intent: each NIC
+found by its MAC, up, with its address; the default route via the right gateway on the right NIC; every
+ethN_route; the nameservers; the host name; sshd listening on port 22.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass, field
+
+from workbench.paths import assets_dir
+from workbench.text import printable
+
+MARK = "WB-PROBE"
+PROBE_PATH = "/var/lib/workbench-rehearsal/probe.sh"
+UNIT = "wb-rehearsal-probe"
+WAIT = 45  # seconds the probe gives the network and sshd to come up
+MAX_LINES = 400
+LINE = re.compile(rf"{MARK} (begin|end|if|route|dns|hostname|sshd|took)\b ?(.*)$")
+
+
+@dataclass
+class LiveInterface:
+    name: str
+    mac: str
+    state: str
+    addresses: list[str] = field(default_factory=list)  # CIDR
+
+
+@dataclass
+class LiveNetwork:
+    interfaces: list[LiveInterface] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+    nameservers: list[str] = field(default_factory=list)
+    hostname: str | None = None
+    sshd_listening: bool | None = None
+    complete: bool = False  # the probe's end line was seen
+    took: float | None = None  # seconds the probe ran in the guest
+    waited: int | None = None  # of which seconds it waited for sshd and a default route
+
+    def to_json(self) -> dict:
+        return {"interfaces": [asdict(i) for i in self.interfaces], "routes": self.routes,
+                "nameservers": self.nameservers, "hostname": self.hostname, "sshd_listening": self.sshd_listening}
+
+    def by_mac(self, mac: str) -> LiveInterface | None:
+        return next((i for i in self.interfaces if i.mac.lower() == mac.lower()), None)
+
+    def by_name(self, name: str) -> LiveInterface | None:
+        return next((i for i in self.interfaces if i.name == name), None)
+
+
+def probe_files(init: str) -> list[tuple[str, str, int, str | None]]:
+    """(path, content, mode, link target) to put in the overlay for the image's init system: the probe and what
+    starts it once the network is up. Empty when the init system is not one the probe knows how to join."""
+    d = assets_dir() / "probe"
+    script = (d / "wb-rehearsal-probe.sh").read_text().replace("@@WAIT@@", str(WAIT))
+    files = [(PROBE_PATH, script, 0o644, None)]
+    if init == "systemd":
+        unit = (d / "wb-rehearsal-probe.service").read_text().replace("@@PROBE@@", PROBE_PATH)
+        path = f"/etc/systemd/system/{UNIT}.service"
+        return files + [(path, unit, 0o644, None),
+                        (f"/etc/systemd/system/multi-user.target.wants/{UNIT}.service", "", 0, path)]
+    if init == "sysvinit":
+        text = (d / "wb-rehearsal-probe.lsb").read_text().replace("@@PROBE@@", PROBE_PATH)
+        path = f"/etc/init.d/{UNIT}"
+        return files + [(path, text, 0o755, None)] + [(f"/etc/rc{n}.d/S99{UNIT}", "", 0, f"../init.d/{UNIT}")
+                                                      for n in (2, 3, 4, 5)]
+    if init == "openrc":
+        text = (d / "wb-rehearsal-probe.openrc").read_text().replace("@@PROBE@@", PROBE_PATH)
+        path = f"/etc/init.d/{UNIT}"
+        return files + [(path, text, 0o755, None), (f"/etc/runlevels/default/{UNIT}", "", 0, path)]
+    return []
+
+
+def _cidr(text: str) -> str | None:
+    try:
+        return str(ipaddress.IPv4Interface(text))
+    except ValueError:
+        return None
+
+
+def parse_probe(lines: list[str]) -> LiveNetwork | None:
+    """The probe's report from the console lines (the last complete one), or None when it printed nothing."""
+    live: LiveNetwork | None = None
+    seen = 0
+    for raw in lines:
+        at = raw.find(MARK + " ")
+        if at < 0:
+            continue
+        m = LINE.match(raw[at:].rstrip())
+        if not m:
+            continue
+        seen += 1
+        if seen > MAX_LINES:
+            break
+        kind, rest = m.group(1), m.group(2).strip()
+        if kind == "begin":
+            live = LiveNetwork()
+            continue
+        if live is None or live.complete:
+            continue
+        words = rest.split()
+        if kind == "if" and len(words) >= 3:
+            live.interfaces.append(LiveInterface(printable(words[0], 32), words[1].lower()[:17],
+                                                 printable(words[2], 16),
+                                                 [c for c in map(_cidr, words[3:16]) if c]))
+        elif kind == "route":
+            live.routes.append(printable(" ".join(words), 200))
+        elif kind == "dns":
+            live.nameservers = [w for w in words[:16] if _cidr(w)]
+        elif kind == "hostname":
+            live.hostname = printable(words[0], 253) if words else ""
+        elif kind == "sshd":
+            live.sshd_listening = rest == "yes"
+        elif kind == "took" and len(words) == 3:
+            try:
+                live.took = max(0.0, min(3600.0, float(words[1]) - float(words[0])))
+                live.waited = max(0, min(3600, int(words[2])))
+            except ValueError:
+                pass
+        elif kind == "end":
+            live.complete = True
+    return live
+
+
+def _route(table: list[str], dst: str, via: str, dev: str) -> bool:
+    """Whether the table has dst via `via` on dev (ip's own form: "default via X dev Y ...", "10.0.0.0/8 via X dev Y")."""
+    for r in table:
+        words = r.split()
+        if not words:
+            continue
+        d = words[0]
+        if d != "default" and dst != "default":
+            try:
+                same = ipaddress.IPv4Network(d, strict=False) == ipaddress.IPv4Network(dst, strict=False)
+            except ValueError:
+                same = False
+        else:
+            same = d == dst
+        fields = dict(zip(words[1::2], words[2::2])) if len(words) > 2 else {}
+        if same and fields.get("via") == via and fields.get("dev") == dev:
+            return True
+    return False
+
+
+def _prefix(mask: str) -> int | None:
+    try:
+        return ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+    except ValueError:
+        return None
+
+
+@dataclass
+class NetworkRow:
+    """One item of the os.conf's network intent beside what the live guest shows."""
+    item: str  # "eth0 (MAC ...)", "default route", "route 10.0.0.0/8", "nameservers", "host name", "sshd"
+    intent: str
+    seen: str
+    problem: str | None = None  # None: the live guest shows it
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def network_rows(values: dict, live: LiveNetwork) -> list[NetworkRow]:
+    """The os.conf's intent, item by item, beside the live network the probe reported."""
+    rows: list[NetworkRow] = []
+    classic = any(k.startswith("eth1_") for k in values)
+    nics = ("eth0", "eth1") if classic else ("eth0",)
+    default_nic = "eth1" if classic else "eth0"
+    table = "; ".join(live.routes) or "no routes"
+    for n in nics:
+        ip = values.get(f"{n}_ip_addr")
+        if not ip:
+            continue
+        mac = str(values.get(f"{n}_mac_addr") or "")
+        iface = live.by_mac(mac) if mac else live.by_name(n)
+        label = f"{n} (MAC {mac})" if mac else n
+        prefix = _prefix(str(values.get(f"{n}_netmask") or ""))
+        want = f"{ip}/{prefix}" if prefix is not None else str(ip)
+        if iface is None:
+            names = ", ".join(f"{i.name} {i.mac}" for i in live.interfaces) or "none"
+            rows.append(NetworkRow(label, f"up with {want}", "no such interface",
+                                   f"{label}: no interface has {'that MAC' if mac else 'that name'} "
+                                   f"(the guest has: {names})"))
+            continue
+        where = f"{label}, called {iface.name} in the guest"
+        seen = f"{iface.name}: {iface.state}, " + (", ".join(iface.addresses) or "no IPv4 address")
+        problems = []
+        if iface.state not in ("up", "unknown"):
+            problems.append(f"it is {iface.state}, not up")
+        if want not in iface.addresses:
+            problems.append(f"it does not have {want} (it has {', '.join(iface.addresses) or 'no IPv4 address'})")
+        rows.append(NetworkRow(label, f"up with {want}", seen, f"{where}: " + "; ".join(problems) if problems else None))
+        routes = [e.split() for e in str(values.get(f"{n}_route") or "").split(";") if len(e.split()) == 2]
+        gateway = next((gw for dst, gw in routes if dst == "0.0.0.0/0"), None) or values.get(f"{n}_gateway")
+        if n == default_nic and gateway:
+            ok = _route(live.routes, "default", str(gateway), iface.name)
+            defaults = "; ".join(r for r in live.routes if r.startswith("default")) or "no default route"
+            on = iface.name if iface.name == n else f"{iface.name} ({n})"
+            rows.append(NetworkRow("default route", f"via {gateway} on {on}", defaults,
+                                   None if ok else f"the default route does not go via {gateway} on {iface.name} "
+                                                   f"({n}); the table has: {table}"))
+        for dst, gw in routes:
+            if dst == "0.0.0.0/0":
+                continue
+            ok = _route(live.routes, dst, gw, iface.name)
+            rows.append(NetworkRow(f"{n}_route {dst}", f"via {gw} on {iface.name}", "in the table" if ok else table,
+                                   None if ok else f"{n}_route {dst} via {gw} is not in the routing table on "
+                                                   f"{iface.name}"))
+    want_ns = str(values.get("dns_nameserver") or "").split()
+    if want_ns:
+        got = ", ".join(live.nameservers) or "none"
+        missing = [ns for ns in want_ns if ns not in live.nameservers]
+        rows.append(NetworkRow("nameservers", ", ".join(want_ns), got,
+                               f"the nameservers are {got}, not {', '.join(want_ns)}" if missing else None))
+    host = values.get("hostname")
+    if host:
+        rows.append(NetworkRow("host name", str(host), live.hostname or "unset",
+                               None if live.hostname == host else f"the host name is {live.hostname or 'unset'}, "
+                                                                  f"not {host}"))
+    rows.append(NetworkRow("sshd", "listening on port 22", "listening" if live.sshd_listening else "not listening",
+                           None if live.sshd_listening else "nothing listens on port 22 (sshd): the instance could "
+                                                            "not be reached by SSH"))
+    return rows
+
+
+def compare_network(values: dict, live: LiveNetwork | None, why_unobserved: str = "") -> list[str]:
+    """What of the os.conf's network intent the live guest does not show (empty: it all matches)."""
+    if live is None or not live.complete:
+        why = why_unobserved or ("the probe printed nothing" if live is None else "the probe's report was cut off")
+        return [f"the live network was not observed: {why}"]
+    return [r.problem for r in network_rows(values, live) if r.problem]
