@@ -6,7 +6,7 @@ import os
 
 from textual import work
 
-from screens.messages import InjectDone, InjectProgress, Notice
+from screens.messages import ExportDone, ExportProgress, InjectDone, InjectProgress, Notice
 from screens.modals import ConfirmModal, TypedConfirmModal
 from workbench import osconf
 from workbench.errors import WorkbenchError
@@ -59,6 +59,68 @@ class InjectFlow:
         self._refresh_screens()
         self.notify(f"Report written to {out}")
 
+
+    # -- the hand-off to the import ------------------------------------------------------------------
+    def import_commands(self) -> dict[str, str]:
+        from workbench import importplan
+
+        st = self.state
+        if st.review is None:
+            return {}
+        return importplan.commands(importplan.build(st.review), self.path)
+
+    def action_copy_import(self) -> None:
+        """The aliyun ImportImage command to the terminal's clipboard (OSC 52, as Textual does it)."""
+        command = self.import_commands().get("aliyun")
+        if not command:
+            self.notify("Nothing to import yet: the review is still running", severity="warning")
+            return
+        self.copy_to_clipboard(command)
+        self.notify("The aliyun ecs ImportImage command is on the clipboard (fill in BUCKET and OBJECT, or use "
+                    "workbench import-plan --bucket --object)")
+
+    def action_export_image(self) -> None:
+        st = self.state
+        if st.export_phase:
+            self.notify("An export is already running", severity="warning")
+            return
+        screen = self.get_screen("report")
+        out = screen.export_output if screen.is_mounted else ""
+        if not out:
+            self.notify("Say where to write the exported image", severity="warning")
+            return
+        st.export_phase, st.export_error, st.export_result = "Starting", None, None
+        self._refresh_screens()
+        self.run_export(out)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def run_export(self, out: str) -> None:
+        from workbench.export import export
+
+        fmt = {".raw": "raw", ".img": "raw", ".vhd": "vhd"}.get(os.path.splitext(out)[1].lower(), "qcow2")
+        try:
+            result = export(self.path, out, fmt, progress=lambda phase, done, total: self.post_message(
+                ExportProgress(phase, done, total)), allow_backing=bool(self.state.options.get("allow_backing")))
+        except WorkbenchError as e:
+            self.post_message(ExportDone(None, str(e)))
+            return
+        self.post_message(ExportDone(result))
+
+    def on_export_progress(self, message: ExportProgress) -> None:
+        pct = message.done * 100 // message.total if message.total else 0
+        self.state.export_phase = f"{message.phase} {pct}%"
+        screen = self.get_screen("report")
+        if screen.is_mounted:
+            screen.update_view()
+
+    def on_export_done(self, message: ExportDone) -> None:
+        st = self.state
+        st.export_phase, st.export_result, st.export_error = None, message.result, message.error
+        self._refresh_screens()
+        if message.error:
+            self.notify(message.error, severity="error")
+        else:
+            self.notify(f"Exported and verified: {message.result.output}")
 
     # -- inject ------------------------------------------------------------------------------------
     def action_write_image(self) -> None:

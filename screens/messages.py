@@ -8,6 +8,7 @@ from textual.message import Message
 
 from workbench.checks import CheckResult
 from workbench.checks.passwords import ScanProgress
+from workbench.export import ExportResult
 from workbench.fixes import Fix
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestReport, GuestSession, Progress
@@ -76,3 +77,16 @@ class RehearsalProgress(Message):
 @dataclass
 class RehearsalDone(Message):
     result: RehearsalResult
+
+
+@dataclass
+class ExportProgress(Message):
+    phase: str
+    done: int
+    total: int
+
+
+@dataclass
+class ExportDone(Message):
+    result: ExportResult | None
+    error: str | None = None

@@ -34,6 +34,10 @@ def review_commands(app, screen: Screen) -> Iterable[SystemCommand]:
     yield SystemCommand("Inject", "The plan, and writing it into an image", lambda: app.action_show("inject"))
     yield SystemCommand("Report", "The verdict, and exporting the review", lambda: app.action_show("report"))
     yield SystemCommand("Export the report", "Write the review as .md, .html or .json", app.action_export_report)
+    yield SystemCommand("Copy the import command", "The aliyun ecs ImportImage command, to the clipboard",
+                        app.action_copy_import)
+    yield SystemCommand("Convert the image for upload", "qemu-img convert, verified, with its checksums",
+                        app.action_export_image)
     yield SystemCommand("Help", "Each step of the review in two lines", app.action_help)
     if app.state.guest_ready:
         yield SystemCommand("Write the image", "Write the parser and the chosen fixes (asks first)",

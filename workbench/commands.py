@@ -259,5 +259,67 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"check": cmd_check, "demo": cmd_demo, "osconf": cmd_osconf, "simulate": cmd_simulate,
+def cmd_export(args) -> int:
+    import json
+
+    from workbench.export import export
+
+    tty = sys.stderr.isatty()
+    shown = {"phase": None, "at": 0.0}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if tty:
+            pct = done * 100 // total if total else 0
+            bar = "#" * (pct // 4)
+            print(f"\r{phase:<11} [{bar:<25}] {done >> 20:>7} / {total >> 20} MiB", end="", file=sys.stderr)
+        elif phase != shown["phase"] or now - shown["at"] > 10:
+            print(f"workbench: {phase.lower()}: {done >> 20} of {total >> 20} MiB", file=sys.stderr)
+        shown["phase"], shown["at"] = phase, now
+
+    result = export(args.image, args.output, args.output_format, args.force, args.compress, progress,
+                    args.allow_backing)
+    if tty:
+        print(file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(f"{result.output}: {result.format}, {result.virtual_size / (1 << 30):.1f} GiB virtual, "
+              f"{result.size >> 20} MiB written, verified (format, size, partition table)")
+        print(f"sha256 {result.sha256} (in {result.sha256_file})")
+        print(f"Content-MD5 {result.content_md5} (what OSS compares)")
+    return 0
+
+
+def cmd_import_plan(args) -> int:
+    import json
+
+    from workbench import importplan
+    from workbench.review import review_image
+    from workbench.text import printable
+
+    importplan.validate(args.region, args.bucket, args.object, args.name, args.description)
+    review = review_image(args.image, notify=stderr_notify, options={"allow_backing": args.allow_backing})
+    plan = importplan.build(review, args.region, args.bucket, args.object, args.name, args.description)
+    cmds = importplan.commands(plan, args.image)
+    if args.format == "json":
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print("ImportImage " + ("(ready)" if plan.ready else "(NOT READY: the blockers below fail the import)"))
+        for key, value in plan.parameters.items():
+            print(f"  {key} = {printable(str(value), 300)}")
+        for b in plan.blockers:
+            print(f"blocker: {printable(b, 400)}")
+        for w in plan.warnings:
+            print(f"warning: {printable(w, 400)}")
+        print(f"The import needs the RAM role {importplan.ROLE} (authorised once per account).")
+        print("\n# upload\n" + printable(cmds["ossutil"], 2000))
+        print("\n# import\n" + printable(cmds["aliyun"], 4000))
+        print("\n# terraform\n" + cmds["terraform"])
+    return 0 if plan.ready else 1
+
+
+COMMANDS = {"check": cmd_check, "export": cmd_export, "import-plan": cmd_import_plan, "demo": cmd_demo, "osconf": cmd_osconf, "simulate": cmd_simulate,
             "inject": cmd_inject, "uninject": cmd_uninject, "report": cmd_report, "rehearse": cmd_rehearse}

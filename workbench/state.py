@@ -16,6 +16,7 @@ from workbench.review import Review
 
 if TYPE_CHECKING:
     from workbench.checks.passwords import ScanProgress
+    from workbench.export import ExportResult
     from workbench.inject import InjectionPlan, InjectResult
     from workbench.journey import Step
     from workbench.rehearse import RehearsalResult
@@ -49,6 +50,9 @@ class ReviewState:
     inject_result: InjectResult | None = None
     inject_error: str | None = None
     report_path: str | None = None
+    export_phase: str | None = None  # "Converting 40%" while the image is being exported
+    export_result: ExportResult | None = None
+    export_error: str | None = None
     rehearsal: RehearsalResult | None = None
     rehearsal_phase: str | None = None
     rehearsal_error: str | None = None

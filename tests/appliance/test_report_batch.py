@@ -45,7 +45,7 @@ def test_html_report_in_headless_chromium(reports, tmp_path):
     profile = tmp_path / "profile"
     dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", html.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
-    for section in ("image", "checks", "fixes", "osconf", "simulation", "injection", "versions"):
+    for section in ("image", "checks", "fixes", "osconf", "simulation", "injection", "import", "versions"):
         assert f'<section id="{section}">' in dom, section
     assert "Verdict: importable with 8 high-risk findings" in dom
     assert 'class="add"' in dom and 'class="del"' in dom  # coloured diffs
@@ -69,6 +69,9 @@ def test_markdown_and_json_reports(built, tmp_path):
     assert doc["report"]["simulation"] is None and "no os.conf was given" in doc["report"]["notes"][0]
     assert doc["report"]["injection"]["plan"]["flavor"] == "ifupdown"
     assert doc["report"]["versions"]["bundled_advisories"] == 4
+    imp = doc["report"]["import"]
+    assert imp["schema"] == "workbench.import/1" and imp["parameters"]["BootMode"] == "UEFI"
+    assert imp["commands"]["aliyun"].startswith("aliyun ecs ImportImage ") and "## Import" in text
 
 
 def test_batch_check_in_parallel(built, tmp_path):

@@ -70,7 +70,20 @@ async def test_walk_the_whole_journey(built, recorded, tmp_path):
         assert states(app)["report"] == "done" and report.exists()
         html = report.read_text()
         assert "Verdict: importable with" in html and "written to" in html.lower()
-        assert 'id="simulation"' in html and "cXdlcjEyMzQK" not in html
+        assert 'id="simulation"' in html and "cXdlcjEyMzQK" not in html and 'id="import"' in html
+        # the hand-off: the ImportImage parameters with the blockers, the command to the clipboard, the conversion
+        pane = static_text(app.screen, "#rep-import")
+        assert "NOT READY" in pane and "✘ boot.initramfs-drivers:" in pane and "Customized Linux" in pane
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert app.clipboard.startswith("aliyun ecs ImportImage ") and "--Platform 'Customized Linux'" in app.clipboard
+        upload = tmp_path / "upload.qcow2"
+        app.screen.query_one("#rep-export", Input).value = str(upload)
+        await pilot.press("ctrl+k")
+        await until(pilot, lambda: app.state.export_result is not None or app.state.export_error is not None,
+                    "the conversion")
+        assert app.state.export_error is None and upload.exists() and (tmp_path / "upload.qcow2.sha256").exists()
+        assert f"Content-MD5 {app.state.export_result.content_md5}" in static_text(app.screen, "#rep-import")
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")

@@ -5,8 +5,9 @@ import pytest
 from tests.tui.helpers import sample_app, settle, until
 
 
-def keys(*presses, output: tuple[str, str] | None = None, simulated: bool = False):
-    """A run_before: settle, optionally wait for the simulation, press keys, pin a path that is machine-specific."""
+def keys(*presses, output: tuple | None = None, simulated: bool = False):
+    """A run_before: settle, optionally wait for the simulation, press keys, pin the paths that are machine-specific
+    (output: one (selector, value) pair, or a tuple of them)."""
 
     async def before(pilot):
         await settle(pilot)
@@ -15,8 +16,8 @@ def keys(*presses, output: tuple[str, str] | None = None, simulated: bool = Fals
         for key in presses:
             await pilot.press(key)
             await settle(pilot)
-        if output:
-            pilot.app.screen.query_one(output[0]).value = output[1]
+        for selector, value in ((output,) if output and isinstance(output[0], str) else output or ()):
+            pilot.app.screen.query_one(selector).value = value
             await settle(pilot)
 
     return before
@@ -29,7 +30,8 @@ SCREENS = [
     ("osconf", (110, 36), keys("3")),
     ("simulation", (110, 40), keys("4", "down", simulated=True)),  # /etc/hostname
     ("inject", (120, 36), keys("5", output=("#inj-output", "sample-ecs.qcow2"))),
-    ("report", (100, 24), keys("6", output=("#rep-output", "sample-review.html"), simulated=True)),
+    ("report", (100, 24), keys("6", output=(("#rep-output", "sample-review.html"),
+                                                       ("#rep-export", "sample-ecs.qcow2")), simulated=True)),
     ("help-80x24", (80, 24), keys("question_mark")),
 ]
 

@@ -15,6 +15,7 @@ from workbench.review import Review
 from workbench.simulate import mask
 
 if TYPE_CHECKING:
+    from workbench.importplan import ImportPlan
     from workbench.inject import InjectionPlan, InjectResult
     from workbench.simulate import ChangeSet
 
@@ -27,6 +28,8 @@ class ReviewDocument:
     plan: InjectionPlan | None = None
     inject_result: InjectResult | None = None
     notes: list[str] = field(default_factory=list)
+    import_plan: ImportPlan | None = None  # the ImportImage request the review implies
+    import_commands: dict[str, str] = field(default_factory=dict)  # ossutil, aliyun, terraform
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 
@@ -50,6 +53,8 @@ def to_json(doc: ReviewDocument) -> dict:
         "simulation": doc.changeset.to_json() if doc.changeset is not None else None,
         "injection": (doc.inject_result.to_json() if doc.inject_result is not None
                       else {"plan": doc.plan.to_json()} if doc.plan is not None else None),
+        "import": ({**doc.import_plan.to_json(), "commands": doc.import_commands}
+                   if doc.import_plan is not None else None),
         "notes": doc.notes,
     }
     if out["report"]["simulation"]:
@@ -103,4 +108,14 @@ def build(image: str, osconf_text: str | None = None, fix_ids: tuple[str, ...] =
         doc.plan = build_plan(review.facts, review.guest, fixes=fixes)
     except InjectError as e:
         doc.notes.append(f"injection: {e}")
+    add_import_plan(doc, image)
     return doc
+
+
+def add_import_plan(doc: ReviewDocument, image: str) -> None:
+    """The Import section: the ImportImage parameters and the commands, with the operator's values left as
+    placeholders (BUCKET, OBJECT) that import-plan fills in."""
+    from workbench import importplan
+
+    doc.import_plan = importplan.build(doc.review)
+    doc.import_commands = importplan.commands(doc.import_plan, image)

@@ -154,6 +154,17 @@ def to_html(doc: ReviewDocument) -> str:
     else:
         out.append("<p>No injection plan (see the notes).</p>")
     out.append("</section>")
+    out.append('<section id="import"><h2>Import</h2>')
+    if doc.import_plan is not None:
+        ip = doc.import_plan
+        out.append("<p>ImportImage " + ("(ready)" if ip.ready else "(<b>not ready</b>: the blockers below fail the "
+                                                                  "import)") + "</p><table>")
+        out += [f"<tr><td>{_e(k)}</td><td><code>{_e(str(v))}</code></td></tr>" for k, v in ip.parameters.items()]
+        out.append("</table><ul>" + "".join(f'<li class="fail">blocker: {_e(b)}</li>' for b in ip.blockers)
+                   + "".join(f'<li class="warn">warning: {_e(w)}</li>' for w in ip.warnings) + "</ul>")
+        for title, key in (("Upload", "ossutil"), ("Import (aliyun CLI)", "aliyun"), ("Terraform", "terraform")):
+            out.append(f"<h3>{title}</h3><pre>{html_block(doc.import_commands.get(key, ''))}</pre>")
+    out.append("</section>")
     versions = advisory_data()
     out.append('<section id="versions"><h2>Versions</h2><ul>'
                f"<li>workbench {_e(__version__)}</li><li>bundled advisories: {versions['bundled_advisories']} "

@@ -97,6 +97,16 @@ def to_markdown(doc: ReviewDocument) -> str:
         lines += [""] + [f"- {md_text(n)}" for n in plan.notes]
     else:
         lines += ["No injection plan (see the notes)."]
+    lines += ["", "## Import", ""]
+    if doc.import_plan is not None:
+        ip = doc.import_plan
+        lines += ["ImportImage " + ("(ready)" if ip.ready else "(**not ready**: the blockers below fail the import)"),
+                  "", "| parameter | value |", "|---|---|"]
+        lines += [f"| {k} | {md_code(str(v), table=True)} |" for k, v in ip.parameters.items()]
+        lines += [""] + [f"- blocker: {md_text(b)}" for b in ip.blockers] + [f"- warning: {md_text(w)}"
+                                                                             for w in ip.warnings]
+        for title, key in (("Upload", "ossutil"), ("Import (aliyun CLI)", "aliyun"), ("Terraform", "terraform")):
+            lines += ["", f"{title}:", "", "```", _fenced(doc.import_commands.get(key, "")), "```"]
     versions = advisory_data()
     lines += ["", "## Versions", "", f"- workbench {__version__}",
               f"- bundled advisories: {versions['bundled_advisories']} ({', '.join(versions['ids'])}), reviewed "
