@@ -7,10 +7,11 @@ import os
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
+from screens.widgets.marked import MarkedCheckbox
 from screens.widgets.diff_view import diff_text
 from screens.widgets.journey import JourneyBar
 from screens.widgets.result_table import ResultTable
@@ -38,13 +39,13 @@ class InjectScreen(Screen):
                 with Horizontal(classes="inj-row"):
                     yield Label("Output image", classes="inj-label")
                     yield Input(id="inj-output")
-                yield Checkbox("Write into the source image itself (asks you to type its name)", id="inj-in-place")
-                yield Checkbox("Also place the current os.conf on the first partition (to test with)",
+                yield MarkedCheckbox("Write into the source image itself (asks you to type its name)", id="inj-in-place")
+                yield MarkedCheckbox("Also place the current os.conf on the first partition (to test with)",
                                id="inj-osconf")
             yield Static(id="inj-summary")
         with Horizontal(id="inj-body"):
             yield ResultTable(id="inj-writes", cursor_type="row")
-            with VerticalScroll(id="inj-diff-box"):
+            with ScrollableContainer(id="inj-diff-box"):
                 yield Static(id="inj-diff")
         with Horizontal(id="inj-progress-row"):
             yield Label("", id="inj-progress-label")

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
 from screens.widgets.journey import JourneyBar
-from workbench.report.verdict import verdict
+from workbench.report.verdict import verdict_for
 from workbench.text import printable
 
 
@@ -78,10 +78,14 @@ class ReportScreen(Screen):
         if app.review is None:
             t.append("Reading the image…", style="dim")
         else:
-            v = verdict(app.review)
-            style = "bold green" if v == "ready to import" else "bold red" if v.startswith("will be") else "bold yellow"
+            v = verdict_for(app.review)
+            style = {"ok": "bold green", "warn": "bold yellow"}.get(v.kind, "bold red")
             t.append("Verdict: ", style="bold")
-            t.append(v, style=style)
+            t.append(v.outcome, style=style)
+            for reason in v.reasons[:6]:
+                t.append(f"\n  · {printable(reason, 200)}")
+            if len(v.reasons) > 6:
+                t.append(f"\n  · … and {len(v.reasons) - 6} more")
         self.query_one("#rep-verdict", Static).update(t)
         c = Text()
         review = app.review

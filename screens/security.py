@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from screens.widgets.marked import MarkedSelectionList
 from screens.widgets.check_detail import CheckDetail, severity_text, status_text
 from screens.widgets.journey import JourneyBar
 from screens.widgets.result_table import ResultTable
@@ -35,7 +36,7 @@ class SecurityScreen(Screen):
             yield ResultTable(id="sec-checks", cursor_type="row")
             yield CheckDetail(id="sec-detail", evidence_limit=30, with_severity=True, with_offers=True,
                               detail_limit=800, dim_evidence=False)
-            yield SelectionList[str](id="sec-fixes")
+            yield MarkedSelectionList(id="sec-fixes")
             yield Static(id="sec-fix-changes")
         with Horizontal(id="scan-row"):
             yield Label("", id="scan-label")

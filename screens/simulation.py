@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
@@ -42,7 +42,7 @@ class SimulationScreen(Screen):
             yield Static(id="sim-status")
         with Horizontal(id="sim-body"):
             yield ResultTable(id="sim-changes", cursor_type="row")
-            with VerticalScroll(id="sim-diff-box"):
+            with ScrollableContainer(id="sim-diff-box"):
                 yield Static(id="sim-diff")
         with Horizontal(id="sim-bottom"):
             yield Static(id="sim-commands")

@@ -80,3 +80,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 .venv/bin/python -c 'import guestfs' 2>/dev/null || {
     say ".venv cannot import guestfs: is python3-guestfs installed for /usr/bin/python3?"; exit 1; }
+
+# --- the published SARIF 2.1.0 schema, for the tests (fetched once, never at test time) -------------------
+if [ ! -f .cache/schemas/sarif-2.1.0.json ]; then
+    say "fetching the SARIF 2.1.0 schema into .cache/schemas (for the tests)"
+    .venv/bin/python scripts/fetch_sarif_schema.py || say "the SARIF schema could not be fetched; its test will say so"
+fi

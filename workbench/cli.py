@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("image", nargs="+", help="disk image(s) (qcow2, raw, vhd, vmdk, ...); several are reviewed in "
                                            "parallel")
     c.add_argument("--quick", action="store_true", help="host-side preflight only (no appliance); guest checks skip")
-    c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    c.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="output format (default text; sarif: SARIF 2.1.0 for CI dashboards)")
     c.add_argument("--advisories", action="append", default=[], metavar="DIR",
                    help="also compare packages with the OSV advisories in DIR (repeatable; e.g. a distro feed)")
     _allow_backing(c)

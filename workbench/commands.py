@@ -41,7 +41,13 @@ def cmd_check(args) -> int:
     if len(args.image) > 1:
         return _check_batch(args, options)
     review = review_image(args.image[0], quick=args.quick, notify=stderr_notify, options=options)
-    if args.format == "json":
+    if args.format == "sarif":
+        import json
+
+        from workbench.report.sarif import to_sarif
+
+        print(json.dumps(to_sarif([review]), indent=2))
+    elif args.format == "json":
         print(to_json_text(review))
     else:
         print_text(review)
@@ -68,16 +74,23 @@ def _check_batch(args, options) -> int:
     with ThreadPoolExecutor(max_workers=min(len(args.image), os.cpu_count() or 1)) as pool:
         outcomes = list(pool.map(one, args.image))
     worst = 0
+    done = []
     for path, (review, error) in zip(args.image, outcomes):
         if error is not None:
             print(f"workbench: {error}" if not str(error).startswith("workbench") else str(error), file=sys.stderr)
             worst = 2
             continue
         worst = max(worst, review.exit_code)
-        print(json.dumps(review.to_json()) if args.format == "json" else summary_line(review))
+        done.append(review)
+        if args.format != "sarif":  # SARIF: one document for all of them, below
+            print(json.dumps(review.to_json()) if args.format == "json" else summary_line(review))
         sentence = errored_sentence(review)
         if sentence:
             print(sentence, file=sys.stderr)
+    if args.format == "sarif":
+        from workbench.report.sarif import to_sarif
+
+        print(json.dumps(to_sarif(done), indent=2))
     return worst
 
 

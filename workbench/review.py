@@ -10,6 +10,7 @@ from workbench.checks import CheckResult, Context, Status, run_checks
 from workbench.fixes import Fix, build_fixes
 from workbench.image.preflight import ImageFacts, preflight
 from workbench.image.session import GuestReport, GuestSession, Progress
+from workbench.verdict import verdict_of
 
 CHECK_SCHEMA = "workbench.check/1"
 
@@ -61,6 +62,7 @@ class Review:
             "image": self.facts.to_json(self.mountpoint),
             "os": os_json,
             "checks": [r.to_json() for r in self.results],
+            "verdict": verdict_of(self.results).to_json(),
             "fixes": [f.to_json() for f in self.fixes],
         }
         if self.guest is not None:

@@ -9,9 +9,10 @@ from workbench.text import printable, printable_block
 
 
 def diff_text(change) -> Text:
+    """Never wrapped: the box it is shown in scrolls sideways (a wrapped diff reads as other lines)."""
     if change.kind == "command":  # what runs in the appliance: said as it is, not as a diff
-        return Text(printable_block(change.after or "", 8192), style="magenta")
-    t = Text()
+        return Text(printable_block(change.after or "", 8192), style="magenta", no_wrap=True, overflow="ignore")
+    t = Text(no_wrap=True, overflow="ignore")
     for line in unified_diff(change):
         line = printable(line.rstrip("\n"), 2000)
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else \

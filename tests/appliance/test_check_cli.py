@@ -59,4 +59,14 @@ def test_text_output_without_a_tty_has_no_escapes(run_cli, built):
     assert proc.returncode == 1
     assert "\x1b[" not in proc.stdout
     assert "FAIL  limit.virtual-size" in proc.stdout and "fix: Grow the virtual disk" in proc.stdout
-    assert proc.stdout.rstrip().splitlines()[-1].startswith("Result: 1 failed")
+    tail = proc.stdout.rstrip().splitlines()[-3:]
+    assert tail[0].startswith("Result: 1 failed") and tail[1:] == ["Verdict: will be rejected",
+                                                                    "  · Virtual size over 5 GiB (limit.virtual-size)"]
+
+
+def test_a_review_with_skipped_checks_is_not_fully_reviewed(run_cli, built):
+    """--quick reads no guest files: the checks that need them skip, and the verdict does not claim a pass."""
+    proc = run_cli("check", built("just-over-5g"), "--quick", "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 0 and doc["verdict"]["outcome"] == "not fully reviewed"
+    assert any(r.startswith("password.empty was skipped") for r in doc["verdict"]["reasons"])

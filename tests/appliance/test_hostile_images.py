@@ -67,6 +67,15 @@ def test_hostile_debian_is_reviewed_without_hiding_anything(built, run_cli, smal
         assert proc.returncode == 1, proc.stderr
         text = (tmp_path / name).read_text()
         assert "<img" not in text and "<script" not in text and "\x1b" not in text, name
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("chromium is not installed: the HTML report was not rendered (the bootstrap installs it)")
+    else:  # rendered: the key comment from the image is text on the page, not an element
+        from tests.appliance.test_report_batch import CHROMIUM_FLAGS
+
+        dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                              (tmp_path / "r.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "<script" not in dom and "<img" not in dom
     assert sha256(image) == before
 
 

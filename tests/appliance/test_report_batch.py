@@ -31,7 +31,12 @@ def reports(built, tmp_path_factory):
 def test_report_cli(reports):
     html, proc = reports["html"]
     assert proc.returncode == 1  # the sample fails checks
-    assert proc.stdout.strip() == f"{html}: importable with 8 high-risk findings"
+    # the import rules forbid what the sample has: the verdict says so, naming the rules and the checks
+    assert proc.stdout.strip() == (
+        f"{html}: not ready: the import rules forbid default or empty passwords (password.default); the import rules "
+        "forbid default SSH key pairs and logins (ssh.host-keys, ssh.user-keys, ssh.authorized-keys, ssh.sshd-config); "
+        "the import rules forbid remotely exploitable vulnerabilities (vuln.remote); it would not start on ECS "
+        "(boot.initramfs-drivers)")
     text = html.read_text()
     assert text.startswith("<!DOCTYPE html>") and "<script" not in text and "http" not in text.split("<body>")[0]
     assert "cXdlcjEyMzQK" not in text and "password=********" in text
@@ -47,7 +52,16 @@ def test_html_report_in_headless_chromium(reports, tmp_path):
                          capture_output=True, text=True, timeout=120).stdout
     for section in ("image", "checks", "fixes", "osconf", "simulation", "injection", "import", "versions"):
         assert f'<section id="{section}">' in dom, section
-    assert "Verdict: importable with 8 high-risk findings" in dom
+    assert "Verdict: not ready" in dom and "it would not start on ECS (boot.initramfs-drivers)" in dom
+    # the os.conf keeps its line structure: one line per key, nothing replaced
+    import html as html_mod
+    import re
+
+    block = html_mod.unescape(re.search(r'<pre id="osconf-text">(.*?)</pre>', dom, re.S).group(1))
+    assert block.splitlines() == [("password=********" if ln.startswith("password=") else ln)
+                                  for ln in VPC.splitlines()] and "\ufffd" not in block
+    terraform = html_mod.unescape(re.findall(r"<pre>(.*?)</pre>", dom, re.S)[-1])
+    assert terraform.splitlines()[0] == 'resource "alicloud_image_import" "workbench" {'
     assert 'class="add"' in dom and 'class="del"' in dom  # coloured diffs
     assert "<b>(chosen)</b>" in dom and "CVE-2024-6387" in dom
     pdf = tmp_path / "review.pdf"

@@ -68,3 +68,26 @@ async def test_in_place_needs_the_typed_name(built, recorded):
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, InjectScreen) and not app._busy("inject")
+
+
+async def test_at_80_columns_a_diff_scrolls_sideways_and_never_wraps(built, recorded):
+    from rich.text import Text
+    from textual.widgets import Static
+
+    path = str(built("sample"))
+    app = make_app(path, preflight(path), report_opener(recorded("sample")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        box, diff = app.screen.query_one("#inj-diff-box"), app.screen.query_one("#inj-diff", Static)
+        text = diff.render()
+        lines = text.plain.splitlines() if isinstance(text, Text) else str(text).splitlines()
+        assert lines[0].startswith("--- ") and lines[1].startswith("+++ b/etc/rc.d/init.d/os-conf")  # the parser
+        widest = max(len(line) for line in lines)
+        assert widest > box.content_region.width  # a diff wider than its box...
+        assert diff.size.width >= widest and len(lines) <= diff.size.height <= len(lines) + 1  # ...unwrapped...
+        assert box.max_scroll_x > 0  # ...and scrolls sideways
+        box.scroll_to(x=box.max_scroll_x, animate=False)
+        await pilot.pause()
+        assert box.scroll_x > 0

@@ -69,7 +69,7 @@ async def test_walk_the_whole_journey(built, recorded, tmp_path):
         await pilot.pause()
         assert states(app)["report"] == "done" and report.exists()
         html = report.read_text()
-        assert "Verdict: importable with" in html and "written to" in html.lower()
+        assert "Verdict: not ready" in html and "written to" in html.lower()
         assert 'id="simulation"' in html and "cXdlcjEyMzQK" not in html and 'id="import"' in html
         # the hand-off: the ImportImage parameters with the blockers, the command to the clipboard, the conversion
         pane = static_text(app.screen, "#rep-import")

@@ -5,7 +5,7 @@ import pytest
 from tests.tui.helpers import sample_app, settle, until
 
 
-def keys(*presses, output: tuple | None = None, simulated: bool = False):
+def keys(*presses, output: tuple | None = None, simulated: bool = False, checked: bool = False):
     """A run_before: settle, optionally wait for the simulation, press keys, pin the paths that are machine-specific
     (output: one (selector, value) pair, or a tuple of them)."""
 
@@ -13,6 +13,8 @@ def keys(*presses, output: tuple | None = None, simulated: bool = False):
         await settle(pilot)
         if simulated:
             await until(pilot, lambda: pilot.app.state.changeset is not None, "the simulation")
+        if checked:  # the password scan runs in the background: wait for it, so the screen is always the same
+            await until(pilot, lambda: not pilot.app._busy("checks"), "the checks")
         for key in presses:
             await pilot.press(key)
             await settle(pilot)
@@ -39,3 +41,10 @@ SCREENS = [
 @pytest.mark.parametrize("size,before", [pytest.param(size, before, id=name) for name, size, before in SCREENS])
 def test_snapshot(snap_compare, built, recorded, size, before):
     assert snap_compare(sample_app(built, recorded), terminal_size=size, run_before=before)
+
+
+def test_snapshot_no_color_checkboxes(snap_compare, built, recorded, monkeypatch):
+    """The security screen's fixes with NO_COLOR: one chosen (✔), the others not (·)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(sample_app(built, recorded), terminal_size=(110, 44),
+                        run_before=keys("2", "f", "space", "down", checked=True))

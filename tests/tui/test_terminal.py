@@ -67,3 +67,33 @@ def test_true_colour_terminal(image):
     screen = _run_in_tmux(image, {"TERM": "xterm-256color", "COLORTERM": "truecolor"})
     assert "1 Limits" in screen and "limit.virtual-size" in screen, screen[-2000:]
     assert "38;2;" in screen or "48;2;" in screen  # 24-bit colours used when offered
+
+
+def test_checkboxes_show_their_state_in_characters_with_no_color(image):
+    """NO_COLOR: chosen and not chosen still differ, in characters (✔ and ·), not only in colour."""
+    session = f"wb-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                    f"env NO_COLOR=1 TERM=xterm-256color {sys.executable} -m workbench {image}"], check=True)
+    try:
+        def screen(escapes: bool = False) -> str:
+            args = ["tmux", "capture-pane", "-p", "-t", session] + (["-e"] if escapes else [])
+            return subprocess.run(args, capture_output=True, text=True).stdout
+
+        for _ in range(300):  # the fixes are listed once the appliance has read the guest
+            time.sleep(0.2)
+            subprocess.run(["tmux", "send-keys", "-t", session, "2"], capture_output=True)
+            if "fix.lock-account" in screen():
+                break
+        for key in ("f", "Space"):  # as a person types: the focus moves before the toggle
+            time.sleep(1)
+            subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+        shown = ""
+        for _ in range(50):
+            time.sleep(0.2)
+            shown = screen()
+            if "✔ Lock accounts" in shown.replace("▐", "").replace("▌", " "):
+                break
+        fixes = [line for line in shown.splitlines() if "fix." in line and ("✔" in line or "·" in line)]
+        assert any("✔" in line for line in fixes) and any("·" in line for line in fixes), shown
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -182,9 +182,13 @@ def test_sshd_config_first_value_wins_includes_and_match():
     ctx = context(files)
     r = run("ssh.sshd-config", ctx)
     assert r.status == "fail"
-    assert any("10-a.conf line 1" in e for e in r.evidence)  # the Include comes first: its value wins
-    assert any("in Match User guest" in e for e in r.evidence)
-    assert any(e.startswith("permitrootlogin yes") for e in r.evidence)
+    # each finding quotes the line as the file has it, with its path and line number
+    assert "/etc/ssh/sshd_config.d/10-a.conf:1: permitemptypasswords=yes: accounts with empty passwords can log in" \
+        in r.evidence  # the Include comes first: its value wins
+    assert "/etc/ssh/sshd_config:5: PermitEmptyPasswords yes (in Match User guest): accounts with empty passwords " \
+           "can log in" in r.evidence
+    assert any(e.startswith("/etc/ssh/sshd_config:3: PermitRootLogin yes: ") for e in r.evidence)
+    assert "permitemptypasswords=yes; PermitEmptyPasswords yes" in r.detail
     safe = context({"/etc/ssh/sshd_config": "PermitEmptyPasswords no\nPermitEmptyPasswords yes\n"})
     assert run("ssh.sshd-config", safe).status == "pass"  # the later value is ignored by sshd
 

@@ -160,6 +160,7 @@ class Setting:
     file: str
     line: int
     match: str | None
+    text: str = ""  # the line as the file has it (indentation stripped)
 
 
 def sshd_settings(tree: GuestTree) -> tuple[list[Setting], list[str]]:
@@ -208,7 +209,7 @@ def sshd_settings(tree: GuestTree) -> tuple[list[Setting], list[str]]:
                     for inc in _glob(tree, pat):
                         match = read(inc, depth + 1, match)
                 continue
-            out.append(Setting(key, value, path, n, match))
+            out.append(Setting(key, value, path, n, match, line))
         active.pop()
         return match
 
@@ -250,7 +251,7 @@ def sshd_config(c: Check, ctx: Context) -> CheckResult:
         return c.result("skip", "Skipped: the image has no /etc/ssh/sshd_config (no OpenSSH server).",
                         severity="info")
     settings, notes = sshd_settings(tree)
-    findings: list[tuple[str, str]] = []
+    findings: list[tuple[str, str, str]] = []  # (severity, evidence, the line as written)
     files: set[str] = set()
     password_auth = effective(settings, "passwordauthentication")
     for key, bad, severity, why in RISKY:
@@ -262,17 +263,18 @@ def sshd_config(c: Check, ctx: Context) -> CheckResult:
                 continue  # a later global value that sshd ignores
             if key == "permitrootlogin" and password_auth and password_auth.value.lower() == "no":
                 continue
-            where = f"{printable(s.file)} line {s.line}" + (f", in Match {printable(s.match, 60)}" if s.match else "")
-            findings.append((severity, f"{s.key} {printable(s.value, 80)}: {why} ({where})"))
+            quoted = printable(s.text or f"{s.key} {s.value}", 120)
+            match = f" (in Match {printable(s.match, 60)})" if s.match else ""
+            findings.append((severity, f"{printable(s.file)}:{s.line}: {quoted}{match}: {why}", quoted))
             files.add(s.file)
-    evidence = [e for _, e in findings] + notes
-    if any(sev == "high" for sev, _ in findings):
+    evidence = [e for _, e, _ in findings] + notes
+    if any(sev == "high" for sev, _, _ in findings):
         return c.result("fail", "sshd is configured to let attackers in: " +
-                        "; ".join(e.split(" (")[0] for sev, e in findings if sev == "high") + ".", evidence,
+                        "; ".join(q for sev, _, q in findings if sev == "high") + ".", evidence,
                         "Harden it (fix.harden-sshd sets PermitEmptyPasswords no and safe values for the others).",
                         offers={"fix.harden-sshd": sorted(files)})
     if findings:
-        sev = "medium" if any(s == "medium" for s, _ in findings) else "low"
+        sev = "medium" if any(s == "medium" for s, _, _ in findings) else "low"
         return c.result("warn", f"{len(findings)} sshd setting(s) weaken the server.", evidence,
                         "Harden it (fix.harden-sshd).", severity=sev, offers={"fix.harden-sshd": sorted(files)})
     if any(n.startswith("not read:") for n in notes):

@@ -8,7 +8,7 @@ from workbench.checks.limits import accepted_first
 from workbench.report.diff import unified_diff
 from workbench.report.document import ReviewDocument, advisory_data
 from workbench.report.style import STATUS_WORD
-from workbench.report.verdict import verdict
+from workbench.report.verdict import verdict_for
 from workbench.simulate import mask
 from workbench.units import human_size
 from workbench.text import html_block, html_text
@@ -49,13 +49,15 @@ def _diff_html(change) -> str:
 def to_html(doc: ReviewDocument) -> str:
     r = doc.review
     f = r.facts
-    v = verdict(r)
-    kind = "ok" if v == "ready to import" else "bad" if v.startswith("will be rejected") else "warn"
+    vd = verdict_for(r)
+    kind = vd.kind
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>Image review: {_e(f.name)}</title><style>{CSS}</style></head><body>",
            f"<h1>Image review: {_e(f.name)}</h1>",
            f'<p class="muted">Reviewed {_e(doc.created)} by workbench {_e(__version__)}.</p>',
-           f'<div class="verdict {kind}" id="verdict">Verdict: {_e(v)}</div>',
+           f'<div class="verdict {kind}" id="verdict">Verdict: {_e(vd.outcome)}</div>',
+           ("<ul id=\"verdict-reasons\">" + "".join(f"<li>{_e(x)}</li>" for x in vd.reasons) + "</ul>"
+            if vd.reasons else ""),
            '<section id="image"><h2>Image</h2><ul>',
            f"<li>file: <code>{_e(f.path)}</code></li>",
            f"<li>format {_e(f.format)}, virtual size {_e(human_size(f.virtual_size))} ({f.virtual_size} bytes)</li>",

@@ -7,7 +7,7 @@ from workbench.checks import AREAS
 from workbench.report.diff import unified_diff
 from workbench.report.document import ReviewDocument, advisory_data
 from workbench.report.style import STATUS_WORD
-from workbench.report.verdict import verdict
+from workbench.report.verdict import verdict_for
 from workbench.simulate import mask
 from workbench.text import md_code, md_text, printable_block
 from workbench.units import human_size
@@ -21,12 +21,13 @@ def _fenced(text: str) -> str:
 def to_markdown(doc: ReviewDocument) -> str:
     r = doc.review
     f = r.facts
-    lines = [f"# Image review: {md_text(f.name)}", "",
-             f"**Verdict: {verdict(r)}**", "",
-             f"Reviewed {doc.created} by workbench {__version__}.", "", "## Image", "",
-             f"- file: {md_code(f.path)}", f"- format: {f.format}, virtual size {human_size(f.virtual_size)} "
-                                              f"({f.virtual_size} bytes)",
-             f"- partition table: {f.partition_table}" + (f" ({f.mbr_kind} MBR)" if f.mbr_kind else "")]
+    v = verdict_for(r)
+    lines = [f"# Image review: {md_text(f.name)}", "", f"**Verdict: {v.outcome}**", ""]
+    lines += [f"- {md_text(reason, 600)}" for reason in v.reasons] + ([""] if v.reasons else [])
+    lines += [f"Reviewed {doc.created} by workbench {__version__}.", "", "## Image", "",
+              f"- file: {md_code(f.path)}", f"- format: {f.format}, virtual size {human_size(f.virtual_size)} "
+                                               f"({f.virtual_size} bytes)",
+              f"- partition table: {f.partition_table}" + (f" ({f.mbr_kind} MBR)" if f.mbr_kind else "")]
     lines += [f"- warning: {md_text(w)}" for w in f.warnings]
     if r.guest and r.guest.os:
         o = r.guest.os

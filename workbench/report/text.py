@@ -12,7 +12,7 @@ from rich.text import Text
 from workbench.checks import AREAS
 from workbench.report.diff import unified_diff
 from workbench.report.style import ACTION_STYLE, STATUS_LABEL, STATUS_STYLE
-from workbench.report.verdict import verdict
+from workbench.report.verdict import verdict, verdict_for
 from workbench.review import Review
 from workbench.units import human_size
 from workbench.text import printable
@@ -92,6 +92,12 @@ def print_text(review: Review, out: TextIO | None = None, color: bool | None = N
     if c.get("error"):
         summary.append(f", {c['error']} could not finish", style="bold magenta")
     console.print(summary)
+    v = verdict_for(review)
+    line = Text("Verdict: ", style="bold")
+    line.append(v.outcome, style={"ok": "bold green", "warn": "bold yellow"}.get(v.kind, "bold red"))
+    console.print(line)
+    for reason in v.reasons:
+        console.print(Text(f"  · {printable(reason, 600)}"))
 
 
 def summary_line(review: Review) -> str:
