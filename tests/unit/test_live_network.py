@@ -105,6 +105,10 @@ def test_why_a_boot_failed_in_one_sentence():
     got = failure_sentence(no_root, "kernel", True, False, True, _boot(["ext4", "nvme"]))
     assert got == ("the root device never appeared (ALERT!  UUID=0f0e does not exist.  Dropping to a shell!): the "
                    "initramfs lacks virtio_blk, virtio_pci (see boot.initramfs-drivers).")
+    # root= by a kernel device name: no driver would help, and the sentence says so
+    got = failure_sentence(no_root, "kernel", True, False, True, _boot(["virtio_blk", "virtio_pci"]),
+                           cmdline="root=/dev/sda2 ro quiet")
+    assert got.endswith("root=/dev/sda2 names a device that does not exist on ECS's virtio disk (see boot.kernel).")
     panic = ["VFS: Unable to mount root fs on unknown-block(0,0)", "Kernel panic - not syncing: VFS: Unable to mount"]
     got = failure_sentence(panic, "kernel", True, False, True, _boot(["virtio_blk", "virtio_pci"]), disk="nvme")
     assert "could not mount the root file system" in got and "the initramfs lacks nvme" in got

@@ -158,7 +158,7 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                          + (" / ".join(outcome.lines[-3:]) or "it printed nothing on the console"))
         live = parse_probe(outcome.lines) if probe else None
         failure = failure_sentence(outcome.lines, outcome.stage, outcome.booted, outcome.finished,
-                                   outcome.timed_out or outcome.fatal is not None, bf, disk)
+                                   outcome.timed_out or outcome.fatal is not None, bf, disk, cmdline)
         unobserved = failure or ("the probe could not be installed" if not probe else "")
         return RehearsalResult(real, sim, mismatches, removed, outcome.finished, parser_log, outcome.lines[-40:],
                                outcome.hostname, accel, outcome.seconds, notes, mode, outcome.booted, outcome.stage,

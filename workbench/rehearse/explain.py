@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from workbench.image.bootloader import cmdline_value
 from workbench.text import printable
 
 # (what it means, a console line that shows it), most specific first
@@ -53,14 +54,25 @@ def missing_disk_drivers(boot) -> list[str]:
     return [m for m in ("virtio_blk", "virtio_pci") if m not in have and k.has(m) != "built in"]
 
 
+KERNEL_DEVICE = re.compile(r"^/dev/(sd[a-z]|hd[a-z]|xvd[a-z])\d*$")
+
+
 def failure_sentence(lines: list[str], stage: str, booted: bool, finished: bool, timed_out: bool,
-                     boot=None, disk: str = "virtio") -> str | None:
-    """One sentence saying why the boot did not get the image to a configured network, or None if it did."""
+                     boot=None, disk: str = "virtio", cmdline: str | None = None) -> str | None:
+    """One sentence saying why the boot did not get the image to a configured network, or None if it did.
+    cmdline: the kernel command line the guest booted with, when known."""
+    root = cmdline_value(cmdline or getattr(boot, "cmdline", "") or "", "root")
+    if root and KERNEL_DEVICE.match(root):  # no driver can help: the name itself does not exist on virtio or NVMe
+        bad_root = (f"root={printable(root, 60)} names a device that does not exist on ECS's "
+                    f"{'NVMe' if disk == 'nvme' else 'virtio'} disk (see boot.kernel)")
+    else:
+        bad_root = None
     missing = missing_disk_drivers(boot)
     if disk == "nvme" and boot is not None and getattr(boot, "kernel", None) and boot.kernel.initramfs is not None \
             and "nvme" not in boot.kernel.initramfs.modules() and boot.kernel.has("nvme") != "built in":
         missing = ["nvme"]
-    driver = (f"the initramfs lacks {', '.join(missing)} (see boot.initramfs-drivers)" if missing
+    driver = (bad_root if bad_root else
+              f"the initramfs lacks {', '.join(missing)} (see boot.initramfs-drivers)" if missing
               else "the driver for the disk is probably missing from the initramfs (see boot.initramfs-drivers)")
     if not booted:
         return "qemu could not start the image at all: " + (_last(re.compile(r"\S"), lines) or "it printed nothing")
