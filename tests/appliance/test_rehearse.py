@@ -1,7 +1,7 @@
-"""Real boots: a debootstrapped Debian 12 (systemd, udev, ifupdown, openssh-server) rehearsed with a VPC os.conf
-(no bootloader: direct kernel boot with no net.ifnames=0, so udev calls the NIC ens5), a classic one on an NVMe
-disk the same way, and a classic one booting by its own extlinux (kernel names); the real changes must match the
-simulation and the live network the os.conf. A parser that configures eth0 by name only, and an initramfs without
+"""Real boots: a debootstrapped Debian 12 (systemd, udev, ifupdown, openssh-server) rehearsed with a classic
+os.conf on an NVMe disk (no bootloader: direct kernel boot with no net.ifnames=0, so udev calls the NICs ens5 and
+ens6), a VPC one from the TUI the same way on virtio, and a classic one booting by its own extlinux (kernel names);
+the real changes must match the simulation and the live network the os.conf. A parser that configures eth0 by name only, and an initramfs without
 virtio, must make the rehearsal fail, saying why."""
 
 import asyncio
@@ -22,50 +22,42 @@ from workbench.rehearse import rehearse
 pytestmark = pytest.mark.appliance
 
 
-def test_vpc_rehearsal_by_the_cli(bootable, tmp_path):
+def test_classic_rehearsal_on_nvme_by_the_cli(bootable, tmp_path):
+    """Classic (two NICs) on an NVMe disk, direct kernel boot with no net.ifnames=0: udev names the NICs ens5 and
+    ens6 and the parser finds each by its MAC."""
     before = sha256(bootable)
     conf = tmp_path / "os.conf"
-    conf.write_text(VPC)
+    conf.write_text(CLASSIC)
     proc = subprocess.run([sys.executable, "-m", "workbench", "rehearse", str(bootable), "--os-conf", str(conf),
-                           "--format", "json"], capture_output=True, text=True, timeout=1200)
+                           "--disk", "nvme", "--format", "json"], capture_output=True, text=True, timeout=1200)
     doc = json.loads(proc.stdout)
-    assert proc.returncode == 0, (doc["mismatches"], doc["console_tail"])
+    assert proc.returncode == 0, (doc["mismatches"], doc["network_mismatches"], doc["console_tail"])
     assert doc["schema"] == "workbench.rehearse/1" and doc["matches_simulation"] and doc["mismatches"] == []
-    assert doc["os_conf_removed"] and doc["parser_finished"]
+    assert doc["os_conf_removed"] and doc["parser_finished"] and doc["disk"] == "nvme"
     assert doc["hostname_seen"] == "iZ23r29djmjZ"  # the guest came up with the configured host name
     real = {c["path"]: c for c in doc["real"]["changes"]}
     assert real["/etc/hostname"]["after"] == "iZ23r29djmjZ\n"
-    assert "gateway 10.171.254.1" in real["/etc/network/interfaces.d/os-conf"]["after"]
+    assert "iface eth1 inet static" in real["/etc/network/interfaces.d/os-conf"]["after"]
+    assert 'ATTR{address}=="00:8c:fa:5e:14:24", ATTR{type}=="1", NAME="eth1"' in \
+        real["/etc/udev/rules.d/70-os-conf-net.rules"]["after"]
     assert set(real) >= {c["path"] for c in doc["simulation"]["changes"] if c["after"] is not None
                          and not c["path"].startswith(("/var/lib/os-conf",)) and "ssh_host" not in c["path"]}
     assert "done; os.conf removed" in doc["parser_log"]
     # booted as ECS would: the image's own command line (made up here: it has no bootloader), no net.ifnames=0, so
-    # udev named the NIC ens5 and the parser found it by its MAC
+    # udev named the NICs by slot and the parser found them by their MACs
     assert "net.ifnames" not in doc["cmdline"] and "panic=" not in doc["cmdline"]
     assert "eth0: the NIC with MAC 00:8c:fa:5e:14:23 is ens5" in doc["parser_log"]
+    assert "ens6 renamed to eth1 (MAC 00:8c:fa:5e:14:24)" in doc["parser_log"]
     # the live network, as the probe in the overlay saw it
     assert doc["network_matches"] and doc["network_mismatches"] == [], doc["network_mismatches"]
     live = doc["live"]
-    assert {"name": "eth0", "mac": "00:8c:fa:5e:14:23", "state": "up", "addresses": ["10.171.254.123/24"]} \
+    assert {"name": "eth1", "mac": "00:8c:fa:5e:14:24", "state": "up", "addresses": ["42.120.74.105/24"]} \
         in live["interfaces"]
-    assert any(r.startswith("default via 10.171.254.1 dev eth0") for r in live["routes"])
+    assert any(r.startswith("default via 42.120.74.1 dev eth1") for r in live["routes"])
+    assert any(r.startswith("172.16.0.0/12 via 10.171.254.1 dev eth0") for r in live["routes"])
     assert live["nameservers"] == ["7.7.7.7", "8.8.8.8"] and live["hostname"] == "iZ23r29djmjZ"
     assert live["sshd_listening"] is True and doc["failure"] is None
     assert sha256(bootable) == before  # the image itself is never written (nor is the probe: only the overlay)
-
-
-def test_classic_on_an_nvme_disk_with_predictable_names(bootable):
-    result = rehearse(str(bootable), CLASSIC, disk="nvme", boot="kernel")
-    assert result.exit_code == 0, (result.mismatches, result.network_mismatches, result.console_tail)
-    assert result.disk == "nvme" and any("system disk on NVMe" in n for n in result.notes)
-    assert "ens6 renamed to eth1 (MAC 00:8c:fa:5e:14:24)" in result.parser_log
-    assert result.network_matches and {r.item for r in result.network} >= {
-        "eth0 (MAC 00:8c:fa:5e:14:23)", "eth1 (MAC 00:8c:fa:5e:14:24)", "default route", "eth0_route 10.0.0.0/8",
-        "eth0_route 172.16.0.0/12"}
-    assert any(r.startswith("default via 42.120.74.1 dev eth1") for r in result.live.routes)
-    assert any(r.startswith("172.16.0.0/12 via 10.171.254.1 dev eth0") for r in result.live.routes)
-    rule = next(c for c in result.real.changes if c.path == "/etc/udev/rules.d/70-os-conf-net.rules")
-    assert 'ATTR{address}=="00:8c:fa:5e:14:24", ATTR{type}=="1", NAME="eth1"' in rule.after
 
 
 def test_a_parser_that_names_eth0_only_configures_nothing_and_the_rehearsal_says_so(bootable, tmp_path):
@@ -157,6 +149,9 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
         assert app.state.rehearsal_error is None
         status = static_text(screen, "#sim-status")
         assert "rehearsal: matches the simulation · network as the os.conf says" in status
+        reh = app.state.rehearsal  # VPC on a virtio disk: the NIC was ens5, found by its MAC, renamed, and up
+        assert "eth0: the NIC with MAC 00:8c:fa:5e:14:23 is ens5" in reh.parser_log and reh.disk == "virtio"
+        assert reh.live.by_mac("00:8c:fa:5e:14:23").addresses == ["10.171.254.123/24"]
         assert "host name iZ23r29djmjZ" in status
         assert screen.query_one("#sim-log").border_title == "Rehearsal compared with the simulation"
         pane = static_text(screen, "#sim-log")
