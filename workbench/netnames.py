@@ -10,6 +10,7 @@ import re
 
 from workbench.image.bootloader import has_word
 from workbench.image.tree import GuestTree
+from workbench.osconf import MAC
 
 PERSISTENT_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
 NAMING = ("/usr/lib/udev/rules.d/80-net-setup-link.rules", "/lib/udev/rules.d/80-net-setup-link.rules",
@@ -41,3 +42,19 @@ def predictable_names(tree: GuestTree, cmdline: str) -> tuple[bool, list[str]]:
 def expected_names(tree: GuestTree, cmdline: str) -> tuple[str, str]:
     """The names the image's first and second NIC will have when it boots with cmdline."""
     return SLOT_NAMES if predictable_names(tree, cmdline)[0] else KERNEL_NAMES
+
+
+def is_classic(values: dict) -> bool:
+    """A classic-network os.conf: the platform writes eth1 keys (eth1 then carries the default route)."""
+    return any(k.startswith("eth1_") for k in values)
+
+
+def os_conf_macs(values: dict) -> list[str]:
+    """The MAC of each NIC an os.conf describes (eth0, and eth1 on a classic network), lower-case. The os.conf is
+    untrusted: a value that is not a unicast MAC is replaced by a local one (52:54:00:12:34:38, :39), so that it
+    never reaches qemu's arguments."""
+    macs = []
+    for n, iface in enumerate(("eth0", "eth1")[:2 if is_classic(values) else 1]):
+        mac = str(values.get(f"{iface}_mac_addr") or "")
+        macs.append(mac.lower() if MAC.match(mac) and not int(mac[:2], 16) & 1 else f"52:54:00:12:34:{56 + n:02x}")
+    return macs

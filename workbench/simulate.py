@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from workbench.errors import WorkbenchError
 from workbench.image.tree import GuestTree
-from workbench.netnames import KERNEL_NAMES, expected_names
-from workbench.osconf import MAC, parse_text
+from workbench.netnames import KERNEL_NAMES, expected_names, os_conf_macs
+from workbench.osconf import parse_text
 from workbench.parsers import INSTALL_PATH
 from workbench.paths import assets_dir
 
@@ -274,12 +274,10 @@ def _fake_sys_net(tmp: str, osconf_text: str | None, names: tuple[str, str],
     values = parse_text(osconf_text)[0] if osconf_text else {}
     root = os.path.join(tmp, "sys-class-net")
     nics = [("lo", "00:00:00:00:00:00", False)]
-    for n, key in enumerate(("eth0", "eth1")):
-        if given is not None or (n == 1 and not any(k.startswith("eth1_") for k in values)):
-            break
-        mac = str(values.get(f"{key}_mac_addr") or "")
-        nics.append((names[n], mac.lower() if MAC.match(mac) else f"52:54:00:12:34:{0x56 + n:02x}", True))
-    nics += [(name, mac, True) for name, mac in given or []]
+    if given is None:  # as the rehearsal's qemu (and ECS) gives them: the os.conf's MACs
+        nics += [(names[n], mac, True) for n, mac in enumerate(os_conf_macs(values))]
+    else:
+        nics += [(name, mac, True) for name, mac in given]
     for name, mac, device in nics:
         os.makedirs(os.path.join(root, name, "device") if device else os.path.join(root, name))
         for attr, value in (("address", mac), ("operstate", "down"), ("type", "772" if not device else "1")):

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
 
+from workbench.netnames import is_classic
 from workbench.paths import assets_dir
 from workbench.text import printable
 
@@ -170,7 +171,7 @@ class NetworkRow:
 def network_rows(values: dict, live: LiveNetwork) -> list[NetworkRow]:
     """The os.conf's intent, item by item, beside the live network the probe reported."""
     rows: list[NetworkRow] = []
-    classic = any(k.startswith("eth1_") for k in values)
+    classic = is_classic(values)
     nics = ("eth0", "eth1") if classic else ("eth0",)
     default_nic = "eth1" if classic else "eth0"
     table = "; ".join(live.routes) or "no routes"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from workbench.image.preflight import ImageFacts
-from workbench.osconf import MAC
+from workbench.netnames import os_conf_macs
 from workbench.rehearse.result import STOPPED, RehearsalError
 from workbench.rehearse.stages import reached
 
@@ -44,12 +44,7 @@ def nic_args(values: dict) -> list[str]:
     that is not a unicast MAC is not passed to qemu (it could carry more options); the NIC gets a local address
     instead."""
     nics = []
-    for n, iface in enumerate(("eth0", "eth1")):
-        if n == 1 and not any(k.startswith("eth1_") for k in values):
-            break
-        mac = str(values.get(f"{iface}_mac_addr") or "")
-        if not MAC.match(mac) or int(mac[:2], 16) & 1:
-            mac = f"52:54:00:12:34:{56 + n:02x}"
+    for n, mac in enumerate(os_conf_macs(values)):
         nics += ["-netdev", f"user,id=n{n},restrict=on", "-device",
                  f"virtio-net-pci,netdev=n{n},mac={mac},addr={NIC_SLOTS[n]:#x}"]
     return nics
