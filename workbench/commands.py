@@ -274,6 +274,7 @@ def cmd_demo(args) -> int:
 
 def cmd_export(args) -> int:
     import json
+    import time
 
     from workbench.export import export
 
@@ -281,8 +282,6 @@ def cmd_export(args) -> int:
     shown = {"phase": None, "at": 0.0}
 
     def progress(phase: str, done: int, total: int) -> None:
-        import time
-
         now = time.monotonic()
         if tty:
             pct = done * 100 // total if total else 0

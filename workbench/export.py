@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -54,8 +55,6 @@ def needed_bytes(facts: ImageFacts, fmt: str) -> int:
     proc = subprocess.run(["qemu-img", "measure", "--output=json", "-f", facts.format, "-O", target,
                            os.path.abspath(facts.path)], capture_output=True, text=True, timeout=120)
     if proc.returncode == 0:
-        import json
-
         try:
             return int(json.loads(proc.stdout)["required"])
         except (ValueError, KeyError, TypeError):

@@ -123,10 +123,6 @@ def build(review, region: str | None = None, bucket: str | None = None, obj: str
     return ImportPlan(p, warnings, blockers)
 
 
-def _value(v) -> str:
-    return str(v)
-
-
 def commands(plan: ImportPlan, image_path: str) -> dict[str, str]:
     """The ossutil upload, the aliyun CLI call and the Terraform block; every value shell- or HCL-quoted."""
     p = plan.parameters
@@ -136,13 +132,13 @@ def commands(plan: ImportPlan, image_path: str) -> dict[str, str]:
     args = ["aliyun", "ecs", "ImportImage"]
     for key in ("RegionId", "ImageName", "Description", "Platform", "OSType", "Architecture", "BootMode"):
         if p.get(key) is not None:
-            args += [f"--{key}", _value(p[key])]
+            args += [f"--{key}", str(p[key])]
     if p.get("Features.NvmeSupport") is not None:
         args += ["--Features.NvmeSupport", p["Features.NvmeSupport"]]
     args += ["--DiskDeviceMapping.1.OSSBucket", bucket, "--DiskDeviceMapping.1.OSSObject", obj]
     for key in ("DiskDeviceMapping.1.Format", "DiskDeviceMapping.1.DiskImageSize"):
         if p.get(key) is not None:
-            args += [f"--{key}", _value(p[key])]
+            args += [f"--{key}", str(p[key])]
     cli = " ".join(q(a) for a in args)
 
     def hcl(v) -> str:
