@@ -30,7 +30,6 @@ CONFIG_KEYS = re.compile(r"^(CONFIG_(?:VIRTIO\w*|BLK_DEV_NVME|NVME_CORE|SCSI_VIR
 CONFIG_OF = {"virtio_blk": "CONFIG_VIRTIO_BLK", "virtio_net": "CONFIG_VIRTIO_NET", "virtio_pci": "CONFIG_VIRTIO_PCI",
              "nvme": "CONFIG_BLK_DEV_NVME", "nvme_core": "CONFIG_NVME_CORE", "virtio_scsi": "CONFIG_SCSI_VIRTIO"}
 FALLBACK_LOADERS = {"x86_64": "BOOTX64.EFI", "arm64": "BOOTAA64.EFI", "i386": "BOOTIA32.EFI", "riscv64": "BOOTRISCV64.EFI"}
-ESP_TYPES = {"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "EF"}
 
 
 @dataclass
@@ -104,7 +103,7 @@ def _names(s, directory: str) -> dict[str, tuple[int, int, str | None]]:
 def _esp(facts, mounts) -> tuple[str | None, str | None]:
     """(the EFI system partition's device, where the guest mounts it) or (None, None)."""
     for p in facts.partitions:
-        if p.type.upper() in ESP_TYPES:
+        if p.is_esp:
             where = next((m.mountpoint for m in mounts if m.device == p.device), None)
             return p.device, where
     return None, None

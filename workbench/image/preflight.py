@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from workbench.errors import ImageError
 from workbench.image.headers import vet
-from workbench.image.parttable import GPT_ATTR_READ_ONLY, BIOS_BOOT_GUID, read_partition_table
+from workbench.image.parttable import BIOS_BOOT_GUID, ESP_GUID, GPT_ATTR_READ_ONLY, read_partition_table
 from workbench.image.qemu import ByteReader, check_path, qemu_img_check, qemu_img_info
 from workbench.image.sniff import SNIFF_RANGES, FsInfo, fat_bpb, fat_dirty, sniff
 
@@ -36,6 +36,11 @@ class Partition:
     @property
     def is_bios_boot(self) -> bool:
         return self.type.upper() == BIOS_BOOT_GUID
+
+    @property
+    def is_esp(self) -> bool:
+        """An EFI system partition: the GPT type, or MBR type EF."""
+        return self.type.upper() in (ESP_GUID, "EF")
 
     @property
     def read_only_attribute(self) -> bool:

@@ -73,7 +73,7 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
         password = None
     notes: list[str] = []
     bios_code = bios_boot_code(facts)
-    has_esp = any(p.type.upper() in bootinfo.ESP_TYPES for p in facts.partitions)
+    has_esp = any(p.is_esp for p in facts.partitions)
     if boot == "bootloader" and not bios_code and (firmware == "bios" or (firmware == "auto" and not has_esp)):
         choose_boot(boot, False, None)  # refused before anything is launched or written
     if boot == "bootloader" and firmware == "uefi" and not has_esp:
@@ -104,11 +104,10 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
             s.pull(before, notes, trees=PULLS)
             fw, fw_why = choose_firmware(firmware, boot_mode_of(facts, bf))
             fw_args = firmware_args(fw, tmp)
-            has_code = bool(bf.fallback_loader) if fw == "uefi" else boot != "kernel" and bios_code
-            if boot == "bootloader" and not has_code:
-                choose_boot(boot, False, None, fw)
-            mode, why = choose_boot(boot, has_code and boot != "kernel",
-                                    serial_boot_config(s) if has_code and boot != "kernel" else None, fw)
+            # a loader the firmware starts: BIOS boot code, or the UEFI fallback loader (choose_boot refuses a
+            # --boot bootloader without one)
+            has_code = boot != "kernel" and (bool(bf.fallback_loader) if fw == "uefi" else bios_code)
+            mode, why = choose_boot(boot, has_code, serial_boot_config(s) if has_code else None, fw)
             direct: list[str] = []
             cmdline = None
             if mode == "kernel":
