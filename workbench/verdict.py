@@ -4,7 +4,8 @@ Outcomes, most serious first:
 - will be rejected: an import limit failed (the platform refuses the image);
 - not ready: a check failed that the import rules forbid (default or empty passwords, baked-in SSH keys and
   logins, remotely exploitable vulnerabilities) or a boot-readiness blocker (it would not start on ECS);
-- not fully reviewed: a check was skipped or could not finish (it decided nothing, so nothing is claimed);
+- not fully reviewed: a check was skipped, could not finish, or could not read all it needs (a fail-closed
+  warning): it decided nothing about that part, so nothing is claimed;
 - ready with warnings: only warnings, or failures the rules do not forbid;
 - ready to import.
 """
@@ -52,6 +53,14 @@ def _ids(results: list[CheckResult]) -> str:
     return ", ".join(r.id for r in results)
 
 
+def _undecided(r: CheckResult) -> str:
+    if r.status == Status.SKIP:
+        return "was skipped"
+    if r.status == Status.ERROR:
+        return "was not finished"
+    return "could not read all it needs"
+
+
 def verdict_of(results: list[CheckResult]) -> Verdict:
     failed = [r for r in results if r.status == Status.FAIL]
     limits = [r for r in failed if r.area == "limits"]
@@ -64,10 +73,9 @@ def verdict_of(results: list[CheckResult]) -> Verdict:
             forbidden.append(f"{rule} ({_ids(hit)})")
     if forbidden:
         return Verdict(NOT_READY, forbidden)
-    undecided = [r for r in results if r.status in (Status.SKIP, Status.ERROR)]
+    undecided = [r for r in results if r.status in (Status.SKIP, Status.ERROR) or r.incomplete]
     if undecided:
-        return Verdict(NOT_FULLY_REVIEWED, [f"{r.id} was {'skipped' if r.status == Status.SKIP else 'not finished'}: "
-                                            f"{r.detail}" for r in undecided])
+        return Verdict(NOT_FULLY_REVIEWED, [f"{r.id} {_undecided(r)}: {r.detail}" for r in undecided])
     warned = [r for r in results if r.status in (Status.WARN, Status.FAIL)]
     if warned:
         return Verdict(READY_WITH_WARNINGS, [f"{'failed' if r.status == Status.FAIL else 'warning'}: {r.id}"

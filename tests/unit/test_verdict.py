@@ -49,3 +49,22 @@ def test_only_warnings_or_failures_the_rules_allow():
     assert v.outcome == "ready with warnings"
     assert v.reasons == ["warning: boot.serial-console", "failed: service.risky"]
     assert v.to_json() == {"outcome": "ready with warnings", "reasons": v.reasons}
+
+
+def test_a_warning_because_something_was_not_read_is_not_fully_reviewed():
+    """A 5 MiB /etc/shadow is not read: password.empty warns (fail-closed), and the review claims nothing."""
+    from workbench.checks import Check, Context, fail_closed
+    from workbench.image.tree import GuestTree
+
+    tree = GuestTree()
+    tree.mark_unread("/etc/shadow", "5242880 bytes, not read (over 4 MiB)")
+    c = Check("password.empty", "no empty passwords", "passwords", "high", True, lambda c, ctx: None,
+              reads=("/etc/shadow",))
+    ctx = Context(facts=None, guest=type("G", (), {"tree": tree, "os": object()})())
+    warned = fail_closed(c, ctx, c.result("pass", "no empty password"))
+    assert warned.status == "warn" and warned.incomplete
+    v = verdict_of(CLEAN + [warned])
+    assert v.outcome == "not fully reviewed"
+    assert v.reasons[0].startswith("password.empty could not read all it needs: Not fully reviewed")
+    # a warning about the image itself (not about what was read) still leaves it ready with warnings
+    assert verdict_of(CLEAN + [r("boot.serial-console", "warn", "low")]).outcome == "ready with warnings"

@@ -49,6 +49,9 @@ class CheckResult:
     fix: str | None = None
     area: str = "limits"
     offers: dict[str, list[str]] = field(default_factory=dict)  # fix id -> what it would act on
+    incomplete: bool = False
+    """Something the check needs was not read (or a reader stopped early): it decided nothing about that part,
+    so the review is not complete (the verdict says "not fully reviewed")."""
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # ValueError for anything that is not a status
@@ -95,9 +98,11 @@ class Check:
         return list(self.reads(ctx) if callable(self.reads) else self.reads)
 
     def result(self, status: str, detail: str, evidence=(), fix: str | None = None,
-               severity: str | None = None, offers: dict[str, list[str]] | None = None) -> CheckResult:
+               severity: str | None = None, offers: dict[str, list[str]] | None = None,
+               incomplete: bool = False) -> CheckResult:
+        """incomplete: part of what the check needs was not read, so it could not decide about that part."""
         return CheckResult(self.id, status, severity or self.severity, self.title, detail,
-                           list(evidence), fix, self.area, dict(offers or {}))
+                           list(evidence), fix, self.area, dict(offers or {}), incomplete)
 
 
 REGISTRY: dict[str, Check] = {}
@@ -167,8 +172,10 @@ def fail_closed(c: Check, ctx: Context, r: CheckResult) -> CheckResult:
     if r.status in (Status.PASS, Status.SKIP):
         return c.result(Status.WARN, f"Not fully reviewed: {len(missing)} file(s) or tree(s) this check needs could "
                                      "not be read, so what they hold is unknown; nothing was found in the rest.",
-                        lines + r.evidence, "Look at what was not read by hand (or remove it), then review again.")
+                        lines + r.evidence, "Look at what was not read by hand (or remove it), then review again.",
+                        incomplete=True)
     r.evidence = r.evidence + lines
+    r.incomplete = True
     return r
 
 

@@ -35,7 +35,7 @@ def boot_mode(ctx: Context) -> str | None:
 def mode(c: Check, ctx: Context) -> CheckResult:
     bf = _boot(ctx)
     if bf is None:
-        return c.result("warn", "Not reviewed: the boot files were not read.", [])
+        return c.result("warn", "Not reviewed: the boot files were not read.", [], incomplete=True)
     found = boot_mode(ctx)
     evidence = [f"boot mode: {found or 'unknown'}",
                 f"first sector: {'boot code (' + ctx.facts.boot_code + ')' if ctx.facts.boot_code else 'no boot code'}"]
@@ -44,7 +44,7 @@ def mode(c: Check, ctx: Context) -> CheckResult:
                                                                    if bf.esp_loaders else "no loader found"))
     if bf.esp_device and bf.esp_loaders is None and found != "BIOS":
         return c.result("warn", "The EFI system partition could not be read, so the boot mode is not certain.",
-                        evidence + bf.notes[:3])
+                        evidence + bf.notes[:3], incomplete=True)
     if found is None:
         return c.result("fail", "The boot mode cannot be determined: the first sector holds no boot code and there "
                                 "is no EFI system partition with a loader, so nothing would start the image.",
@@ -84,7 +84,7 @@ def _root_problem(cmdline: str, ctx: Context) -> tuple[str, str] | None:
 def kernel(c: Check, ctx: Context) -> CheckResult:
     bf = _boot(ctx)
     if bf is None:
-        return c.result("warn", "Not reviewed: the boot files were not read.", [])
+        return c.result("warn", "Not reviewed: the boot files were not read.", [], incomplete=True)
     evidence = bf.notes[:4]
     if bf.loader is None:
         return c.result("fail", "No bootloader configuration was found (grub.cfg, BootLoaderSpec entries, menu.lst, "
@@ -129,7 +129,7 @@ def kernel(c: Check, ctx: Context) -> CheckResult:
 def _kernel_or_skip(c: Check, ctx: Context):
     bf = _boot(ctx)
     if bf is None:
-        return None, c.result("warn", "Not reviewed: the boot files were not read.", [])
+        return None, c.result("warn", "Not reviewed: the boot files were not read.", [], incomplete=True)
     if bf.kernel is None:
         return None, c.result("skip", "Not judged: there is no default kernel (see boot.kernel).", severity="info")
     return bf.kernel, None
@@ -150,7 +150,7 @@ def kernel_drivers(c: Check, ctx: Context) -> CheckResult:
     missing = [m for m in wanted if how[m] is None]
     if missing and (k.builtin is None or k.modules is None) and not k.config:
         return c.result("warn", "Not reviewed: the kernel's module lists could not be read, so its drivers are "
-                                "unknown.", evidence + [printable(p) for p in k.problems[:4]])
+                                "unknown.", evidence + [printable(p) for p in k.problems[:4]], incomplete=True)
     if missing:
         return c.result("fail", f"The default kernel has no {', '.join(missing)}: it cannot see ECS's "
                                 "virtio disk or network card.", evidence,
@@ -176,7 +176,7 @@ def initramfs_drivers(c: Check, ctx: Context) -> CheckResult:
                         evidence)
     if k.initramfs is None:
         return c.result("warn", "Not reviewed: the initramfs could not be read.",
-                        evidence + [printable(p) for p in k.problems[:4]])
+                        evidence + [printable(p) for p in k.problems[:4]], incomplete=True)
     have = k.initramfs.modules()
     evidence.append(f"initramfs {printable(k.initrd)}: {len(k.initramfs.files)} files ("
                     + " + ".join(k.initramfs.segments) + "); virtio/nvme modules: "
@@ -184,7 +184,7 @@ def initramfs_drivers(c: Check, ctx: Context) -> CheckResult:
     missing = [m for m in need if m not in have]
     if missing and not k.initramfs.complete:
         return c.result("warn", f"Not fully reviewed: the initramfs could not be read whole, and what was read lacks "
-                                f"{', '.join(missing)}.", evidence + [printable(p) for p in k.initramfs.problems[:3]])
+                                f"{', '.join(missing)}.", evidence + [printable(p) for p in k.initramfs.problems[:3]], incomplete=True)
     if missing:
         return c.result("fail", f"The initramfs lacks {', '.join(missing)}: on ECS the kernel will not find its root "
                                 "disk and stops with \"VFS: Unable to mount root fs\".", evidence,

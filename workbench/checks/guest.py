@@ -40,7 +40,7 @@ def agents_check(c: Check, ctx: Context) -> CheckResult:
 def disk_space(c: Check, ctx: Context) -> CheckResult:
     bf = getattr(ctx.guest, "boot", None)
     if bf is None or not bf.space:
-        return c.result("warn", "Not reviewed: the free space of the root and /boot file systems could not be read.")
+        return c.result("warn", "Not reviewed: the free space of the root and /boot file systems could not be read.", incomplete=True)
     evidence, full = [], []
     for mountpoint, st in sorted(bf.space.items()):
         size = st["blocks"] * st["frsize"]

@@ -54,7 +54,7 @@ def interface_names(c: Check, ctx: Context) -> CheckResult:
                         "Put net.ifnames=0 biosdevname=0 on the kernel command line and remove stale "
                         "persistent-net rules (fix.interface-names).", offers={"fix.interface-names": targets})
     if bf is None or bf.default is None:
-        return c.result("warn", "Not fully reviewed: the kernel command line is unknown.", why)
+        return c.result("warn", "Not fully reviewed: the kernel command line is unknown.", why, incomplete=True)
     return c.result("pass", "The NIC will keep the kernel's name, eth0.", why)
 
 

@@ -279,6 +279,6 @@ def sshd_config(c: Check, ctx: Context) -> CheckResult:
                         "Harden it (fix.harden-sshd).", severity=sev, offers={"fix.harden-sshd": sorted(files)})
     if any(n.startswith("not read:") for n in notes):
         return c.result("warn", "Not fully reviewed: part of the sshd configuration was not read; nothing risky was "
-                                "found in the rest.", notes, "Read the Include directives by hand and review again.")
+                                "found in the rest.", notes, "Read the Include directives by hand and review again.", incomplete=True)
     return c.result("pass", "No risky sshd settings.", notes)
 

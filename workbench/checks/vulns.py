@@ -223,7 +223,7 @@ def remote(c: Check, ctx: Context) -> CheckResult:
     if db.problem:  # the database is there but was not read: nothing was decided
         return c.result("warn", f"Not reviewed: {printable(db.problem, 300)}; the installed versions could not be "
                                 "compared with the advisories.", [f"package database: {printable(db.path)}"],
-                        "Check the package database by hand (or make it readable) and review again.")
+                        "Check the package database by hand (or make it readable) and review again.", incomplete=True)
     adv = _cached(tuple(ctx.options.get("advisories", ())))
     by_name = db.by_name()
     evidence: list[str] = []
@@ -250,5 +250,5 @@ def remote(c: Check, ctx: Context) -> CheckResult:
     if db.truncated:
         return c.result("warn", "Not fully reviewed: the package database is larger than the workbench reads; no "
                                 "advisory matched the packages that were read.", tail,
-                        "Compare the rest by hand (dpkg -l / rpm -qa inside the image) and review again.")
+                        "Compare the rest by hand (dpkg -l / rpm -qa inside the image) and review again.", incomplete=True)
     return c.result("pass", "No installed package is inside a known remotely exploitable high-risk advisory.", tail)
