@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from workbench.image import bootinfo  # noqa: E402
 from workbench.image.preflight import ImageFacts, preflight  # noqa: E402
 from workbench.image.session import GuestSession  # noqa: E402
-from workbench.rehearse import rehearse  # noqa: E402
+from workbench.rehearse import RehearsalHooks, RehearsalRequest, rehearse  # noqa: E402
 from workbench.rehearse.boot import (bios_boot_code, choose_boot, direct_boot, grub_cmdline,  # noqa: E402
                                      serial_boot_config)
 from workbench.rehearse.vm import VCPUS, make_overlay  # noqa: E402
@@ -75,7 +75,7 @@ def main() -> None:
         if not stages or stages[-1][0] != p.phase:
             stages.append((p.phase, time.monotonic() - t))
 
-    result = rehearse(args.image, conf, progress=progress)
+    result = rehearse(args.image, RehearsalRequest(conf), RehearsalHooks(progress=progress))
     whole = time.monotonic() - t
     print(f"image: {args.image}; acceleration: {accel.upper()}; boot: {mode}; "
           f"the rehearsal's guest has {VCPUS} vCPU(s)", flush=True)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from workbench.image.preflight import preflight  # noqa: E402
 from workbench.image.session import GuestSession  # noqa: E402
-from workbench.parsers import FLAVORS  # noqa: E402
+from workbench.parsers import FLAVORS, script_for  # noqa: E402
 from workbench.simulate import _host_layout, simulate_image  # noqa: E402
 
 SAMPLE = ROOT / ".cache" / "sample" / "centos-sample.qcow2"
@@ -53,7 +53,7 @@ def main() -> None:
         times = []
         for _ in range(args.runs):
             t = time.monotonic()
-            cs = simulate_image(facts, report, CONF, flavor)
+            cs = simulate_image(facts, report, CONF, script_for(facts, report, flavor))
             times.append(time.monotonic() - t)
         ms = statistics.median(times) * 1000
         note = "" if cs.exit_code == 0 else f"  (parser exit {cs.exit_code}: not this image's stack)"

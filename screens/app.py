@@ -1,15 +1,16 @@
-"""WorkbenchApp: the Textual front end over the core (make_app is shared by the CLI and tests).
+"""WorkbenchApp: the Textual front end over the core's review session (make_app is shared by the CLI and tests).
 
-The App holds one ReviewState (workbench/state.py); thin thread workers call the
-core and post typed messages (screens/messages.py); handlers update the state and
-redraw the screens, which only read it. Worker errors arrive in one handler.
+The App holds one ReviewSession (workbench/state.py, the same the CLI drives) and the UI's own progress
+(screens/ui_state.py); thin thread workers call the session's compute_* steps and post typed messages
+(screens/messages.py) whose handlers give the outcome to the session's take_* and redraw the screens, which
+only read. Worker errors arrive in one handler.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Iterable
+from typing import Iterable
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -30,31 +31,15 @@ from screens.overview import OverviewScreen
 from screens.report import ReportScreen
 from screens.security import SecurityScreen
 from screens.simulation import SimulationScreen
+from screens.ui_state import UiState
 from screens.widgets.journey import JourneyBar
-from workbench.checks import run_checks
+from workbench import osconf
 from workbench.errors import WorkbenchError
-from workbench.fixes import build_fixes
 from workbench.image.appliance import expected_launch_seconds
-from workbench.image.preflight import ImageFacts, preflight
-from workbench.image.session import GuestReport, GuestSession, Progress
-from workbench.review import Review
-from workbench.simulate import simulate_image
-from workbench.state import ReviewState
+from workbench.image.preflight import ImageFacts
+from workbench.image.session import Progress
+from workbench.state import Opener, ReviewOptions, ReviewSession
 from workbench.text import printable
-
-# (facts, progress callback, notify callback) -> (report, session kept open or None)
-GuestOpener = Callable[[ImageFacts, Callable[[Progress], None], Callable[[str], None]],
-                       tuple[GuestReport, GuestSession | None]]
-
-
-def open_guest(facts, progress, notify):
-    session = GuestSession(facts, progress, notify)
-    try:
-        return session.open(), session
-    except BaseException:
-        session.close()
-        raise
-
 
 SCREENS = {"overview": OverviewScreen, "security": SecurityScreen, "osconf": OsConfScreen,
            "simulation": SimulationScreen, "inject": InjectScreen, "report": ReportScreen}
@@ -75,15 +60,14 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
         Binding("q", "quit", "Quit", tooltip="Leave the workbench (the image is never modified)"),
     ]
 
-    def __init__(self, path: str, facts: ImageFacts | None = None, guest_opener: GuestOpener | None = None,
-                 options: dict | None = None):
+    def __init__(self, path: str, facts: ImageFacts | None = None, guest_opener: Opener | None = None,
+                 options: ReviewOptions | None = None):
         super().__init__()
         self.path = path
-        self.state = ReviewState(path, dict(options or {}))
-        if facts is not None:
-            self.state.review = Review(facts, options=self.state.options)
-        self.guest_opener = guest_opener or open_guest
-        self.session: GuestSession | None = None
+        self.state = ReviewSession(path, options or ReviewOptions(), opener=guest_opener)
+        self.state.set_osconf_values(osconf.parse_text(osconf.EXAMPLE_VPC)[0])
+        self.ui = UiState()
+        self._facts = facts
         self._cancel_scan = threading.Event()
         self._launch_started: float | None = None
         self._progress_phase = ""
@@ -99,41 +83,35 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
         self.push_screen("overview")
         self.sub_title = self.path
         self.set_interval(0.5, self._tick_launch)
-        if self.state.review is not None:
-            self.post_message(FactsReady(self.state.review.facts))
+        if self._facts is not None:
+            self.post_message(FactsReady(self._facts))
         else:
             self.run_preflight()
 
     def on_unmount(self) -> None:
-        if self.session is not None:
-            self.session.close()
+        self.state.close()
 
-    # -- workers: thin wrappers over the core ---------------------------------------
+    # -- workers: thin wrappers over the session's steps ----------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
     def run_preflight(self) -> None:
-        self.post_message(FactsReady(preflight(self.path, bool(self.state.options.get("allow_backing")))))
+        self.post_message(FactsReady(self.state.preflight()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="guest")
-    def run_guest(self, facts: ImageFacts) -> None:
-        report, session = self.guest_opener(
-            facts, lambda p: self.post_message(GuestProgress(p)), lambda text: self.post_message(Notice(text)))
-        self.post_message(GuestReady(report, session))
+    def run_guest(self) -> None:
+        report, appliance = self.state.read_guest(lambda p: self.post_message(GuestProgress(p)),
+                                                  lambda text: self.post_message(Notice(text)), keep=True)
+        self.post_message(GuestReady(report, appliance))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checks")
-    def run_review(self, review: Review) -> None:
+    def run_review(self) -> None:
         """Every check, off the UI thread: the password scan alone can take a while (yescrypt)."""
         self._cancel_scan = cancel = threading.Event()
-        ctx = review.context()
-        ctx.options = {**ctx.options, "password_progress": lambda p: self.post_message(ChecksProgress(p)),
-                       "password_cancel": cancel}
-        results = run_checks(ctx)
-        fixes = build_fixes(results, review.guest.tree if review.guest else None)
+        results, fixes = self.state.compute_checks(lambda p: self.post_message(ChecksProgress(p)), cancel)
         self.post_message(ChecksDone(results, fixes))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="simulate")
-    def run_simulation(self, text: str, flavor: str | None, script: str | None) -> None:
-        review = self.state.review
-        self.post_message(SimulationDone(simulate_image(review.facts, review.guest, text, flavor, script)))
+    def run_simulation(self) -> None:
+        self.post_message(SimulationDone(self.state.compute_simulation()))
 
     # -- redrawing -------------------------------------------------------------------
     def _mounted_screens(self) -> list[Screen]:
@@ -154,12 +132,11 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
 
     # -- results -------------------------------------------------------------------
     def on_facts_ready(self, message: FactsReady) -> None:
-        review = Review(message.facts, options=self.state.options)
-        self.state.review = review
+        self.state.take_facts(message.facts)
         self.sub_title = message.facts.name
-        review.run()  # host side only until the guest is read: instant
+        self.state.check()  # host side only until the guest is read: instant
         self._refresh_screens()
-        self.run_guest(message.facts)
+        self.run_guest()
 
     def on_guest_progress(self, message: GuestProgress) -> None:
         p = message.progress
@@ -180,38 +157,27 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
                                              f"{elapsed:.0f} s of about {expected:.0f} s"))
 
     def on_guest_ready(self, message: GuestReady) -> None:
-        if self.session is not None and self.session is not message.session:
-            self.session.close()
-        self.session = message.session
         self._launch_started = None
-        review = self.state.review
-        assert review is not None
-        review.guest = message.report
-        review.guest_error = self.state.guest_error = None
+        self.state.take_guest(message.report, message.session)
         self.overview.show_progress(Progress("Ready", 1.0))
         self.state.checks_running = True
-        self.run_review(review)
+        self.run_review()
         self._refresh_screens()
         self.simulate_now()
 
     def on_checks_progress(self, message: ChecksProgress) -> None:
-        self.state.scan_progress = message.progress
+        self.ui.scan_progress = message.progress
         security = self.get_screen("security")
         if security.is_mounted:
             security.show_scan(message.progress)
 
     def on_checks_done(self, message: ChecksDone) -> None:
-        st = self.state
-        st.review.results = message.results
-        st.fixes = message.fixes
-        st.chosen_fixes &= {f.id for f in message.fixes}
-        st.scan_progress = None
-        st.checks_running = False
+        self.state.take_checks(message.results, message.fixes)
+        self.ui.scan_progress = None
         self._refresh_screens()
 
     def on_simulation_done(self, message: SimulationDone) -> None:
-        self.state.changeset = message.changeset
-        self.state.simulation_error = None
+        self.state.take_simulation(message.changeset)
         self._refresh_screens()
 
     def on_notice(self, message: Notice) -> None:
@@ -219,20 +185,19 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
 
     def choose_fixes(self, chosen: set[str]) -> None:
         """The fixes the inject step will apply (chosen on the security screen)."""
-        self.state.chosen_fixes = set(chosen)
+        self.state.choose_fixes(chosen)
         self._refresh_journey()
 
     # -- os.conf and the simulation --------------------------------------------------------------
     def set_osconf(self, values: dict[str, str]) -> None:
         """The form changed: keep the values and simulate again once typing pauses."""
-        self.state.osconf_values = dict(values)
+        self.state.set_osconf_values(values)
         if self._sim_timer is not None:
             self._sim_timer.stop()
         self._sim_timer = self.set_timer(0.3, self.simulate_now)
 
     def choose_parser(self, flavor: str) -> None:
-        self.state.flavor_override = flavor
-        self.state.custom_script = None
+        self.state.choose_parser(flavor)
         self.simulate_now()
 
     def load_custom_script(self, path: str) -> None:
@@ -242,63 +207,75 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
         except OSError as e:
             self.notify(f"{path} cannot be read ({e.strerror})", severity="error")
             return
-        self.state.custom_script = data.decode("utf-8", "replace")
+        self.state.choose_parser(None, data.decode("utf-8", "replace"))
         self.simulate_now()
 
     def action_simulate_now(self) -> None:
         self.simulate_now()
 
     def simulate_now(self) -> None:
-        st = self.state
-        if not st.guest_ready:
-            return
-        self.run_simulation(st.osconf_text(), st.effective_flavor(), st.custom_script)
+        if self.state.guest_ready:
+            self.run_simulation()
 
     # -- errors ------------------------------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
-        """The one place worker errors arrive: a modal with one sentence."""
-        st = self.state
-        if event.state == WorkerState.CANCELLED and event.worker.group == "rehearse" and st.rehearsal_stopped:
+        """The one place worker errors arrive: a modal with the error's own title and one sentence."""
+        group = event.worker.group
+        if event.state == WorkerState.CANCELLED and group == "rehearse" and self.ui.rehearsal_stopped:
             # the worker's thread kills the guest and removes the overlay as soon as it sees the cancel
-            st.rehearsal_phase = None
+            self.ui.rehearsal_phase = None
             self._refresh_screens()
             self.notify("Rehearsal stopped: the guest is being killed and the throwaway copy removed")
             return
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        text = str(error) if isinstance(error, WorkbenchError) else f"Unexpected error: {type(error).__name__}: {error}"
+        known = isinstance(error, WorkbenchError)
+        text = str(error) if known else f"Unexpected error: {type(error).__name__}: {error}"
+        title = error.title if known else f"The {group or 'background'} step failed unexpectedly"
         self._launch_started = None
-        group = event.worker.group
+        on_error = self.ERROR_HANDLERS.get(group)
+        if on_error is not None and on_error(self, text):
+            return  # the handler showed it its own way
         if group == "preflight":
-            self.push_screen(ErrorModal("The image cannot be opened", text), lambda _: self.exit(2, return_code=2))
-        elif group == "checks":
-            st.checks_running = False
-            self._refresh_screens()
-            self.push_screen(ErrorModal("The checks could not finish", text))
-        elif group == "inject":
-            st.inject_phase = None
-            st.inject_error = text
-            self._refresh_screens()
-            self.push_screen(ErrorModal("Nothing was written" if "nothing was written" in text.lower()
-                                        else "The image could not be written", text))
-        elif group == "rehearse":
-            st.rehearsal_phase = None
-            st.rehearsal_error = text
-            self._refresh_screens()
-            self.push_screen(ErrorModal("The rehearsal boot could not be done", text))
-        elif group == "simulate":  # shown on the simulation screen, not as a modal
-            st.simulation_error = text
-            st.changeset = None
-            self._refresh_screens()
-        else:
-            st.guest_error = text
-            if st.review is not None:
-                st.review.guest_error = text
-                st.review.run()
-            self._refresh_screens()
-            self.push_screen(ErrorModal("The guest could not be read", text))
+            self.push_screen(ErrorModal(title, text), lambda _: self.exit(2, return_code=2))
+            return
+        self._refresh_screens()
+        self.push_screen(ErrorModal(title, text))
+
+    def _guest_failed(self, text: str) -> bool:
+        """The guest could not be read: the checks that need it say so (skip), the rest stand."""
+        self.state.take_guest(None, None, text)
+        self.state.check()
+        return False
+
+    def _checks_failed(self, text: str) -> bool:
+        self.state.checks_running = False
+        return False
+
+    def _simulation_failed(self, text: str) -> bool:
+        self.state.take_simulation(None, text)  # shown on the simulation screen, not as a modal
+        self._refresh_screens()
+        return True
+
+    def _inject_failed(self, text: str) -> bool:
+        self.ui.inject_phase = None
+        self.state.take_inject(None, text)
+        return False
+
+    def _rehearsal_failed(self, text: str) -> bool:
+        self.ui.rehearsal_phase = None
+        self.state.take_rehearsal(None, text)
+        return False
+
+    def _export_failed(self, text: str) -> bool:
+        self.ui.export_phase = None
+        self.state.take_export(None, text)
+        return False
+
+    ERROR_HANDLERS = {"guest": _guest_failed, "checks": _checks_failed, "simulate": _simulation_failed,
+                      "inject": _inject_failed, "rehearse": _rehearsal_failed, "export": _export_failed}
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
@@ -316,10 +293,8 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
 
     def action_reload(self) -> None:
         self._cancel_scan.set()
-        if self.session is not None:
-            self.session.close()
-            self.session = None
         self.state.reset_guest()
+        self.ui.scan_progress = None
         self.run_preflight()
 
     def action_cancel_scan(self) -> None:
@@ -336,7 +311,7 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
         if action == "rehearse":
             return None if self._busy("rehearse") or not self.state.guest_ready else True
         if action == "stop_rehearsal":
-            return self._busy("rehearse") and self.state.rehearsal_phase != "stopping"  # shown only while one runs
+            return self._busy("rehearse") and self.ui.rehearsal_phase != "stopping"  # shown only while one runs
         if action == "write_image":
             ready = self.state.step("inject").state != "blocked" and not self._busy("inject")
             return True if ready else None
@@ -347,6 +322,6 @@ class WorkbenchApp(InjectFlow, RehearsalFlow, App[int]):
         yield from review_commands(self, screen)
 
 
-def make_app(path: str, facts: ImageFacts | None = None, guest_opener: GuestOpener | None = None,
-             options: dict | None = None) -> WorkbenchApp:
+def make_app(path: str, facts: ImageFacts | None = None, guest_opener: Opener | None = None,
+             options: ReviewOptions | None = None) -> WorkbenchApp:
     return WorkbenchApp(path, facts, guest_opener, options)

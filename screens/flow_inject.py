@@ -8,27 +8,22 @@ from textual import work
 
 from screens.messages import ExportDone, ExportProgress, InjectDone, InjectProgress, Notice
 from screens.modals import ConfirmModal, TypedConfirmModal
-from workbench import osconf
 from workbench.errors import WorkbenchError
+from workbench.state import InjectTarget
 
 
 class InjectFlow:
-    """Mixin for WorkbenchApp (which holds state, session, path and the screens)."""
+    """Mixin for WorkbenchApp (which holds the session as state, the UI's progress as ui, path and the screens)."""
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inject")
-    def run_inject(self, output: str | None, fix_ids: list[str], osconf_text: str | None) -> None:
-        from workbench.inject import inject
-
-        st = self.state
-        result = inject(self.path, output, output is None, False, st.effective_flavor(), st.custom_script,
-                        tuple(fix_ids), osconf_text,
-                        progress=lambda p: self.post_message(InjectProgress(p.phase)),
-                        notify=lambda t: self.post_message(Notice(t)),
-                        allow_backing=bool(st.options.get("allow_backing")))
+    def run_inject(self, target: InjectTarget) -> None:
+        result = self.state.compute_inject(target, progress=lambda p: self.post_message(InjectProgress(p.phase)),
+                                           notify=lambda t: self.post_message(Notice(t)))
         self.post_message(InjectDone(result))
 
     # -- report ----------------------------------------------------------------------------------------
     def action_export_report(self) -> None:
+        """The session's document (the same the CLI's report writes), in the format the file name asks for."""
         from workbench.report import document
         from workbench.staging import write_text
 
@@ -44,11 +39,8 @@ class InjectFlow:
         if os.path.splitext(out)[1].lower() not in document.SUFFIXES:
             self.notify("The report's file name must end in .md, .html or .json", severity="error")
             return
-        plan, _ = st.injection_plan(False)
-        doc = document.ReviewDocument(st.review, st.osconf_text(), osconf.from_values(st.osconf_values)[1],
-                                      st.changeset, plan, st.inject_result)
         try:
-            write_text(out, document.render(doc, os.path.splitext(out)[1]), force=True)
+            write_text(out, document.render(st.document(), os.path.splitext(out)[1]), force=True)
         except WorkbenchError as e:
             self.notify(str(e), severity="error")
             return
@@ -59,15 +51,11 @@ class InjectFlow:
         self._refresh_screens()
         self.notify(f"Report written to {out}")
 
-
     # -- the hand-off to the import ------------------------------------------------------------------
     def import_commands(self) -> dict[str, str]:
-        from workbench import importplan
-
-        st = self.state
-        if st.review is None:
+        if self.state.review is None:
             return {}
-        return importplan.commands(importplan.build(st.review), self.path)
+        return self.state.import_plan()[1]
 
     def action_copy_import(self) -> None:
         """The aliyun ImportImage command to the terminal's clipboard (OSC 52, as Textual does it)."""
@@ -80,8 +68,7 @@ class InjectFlow:
                     "workbench import-plan --bucket --object)")
 
     def action_export_image(self) -> None:
-        st = self.state
-        if st.export_phase:
+        if self.ui.export_phase:
             self.notify("An export is already running", severity="warning")
             return
         screen = self.get_screen("report")
@@ -89,38 +76,29 @@ class InjectFlow:
         if not out:
             self.notify("Say where to write the exported image", severity="warning")
             return
-        st.export_phase, st.export_error, st.export_result = "Starting", None, None
+        self.ui.export_phase = "Starting"
+        self.state.take_export(None)
         self._refresh_screens()
         self.run_export(out)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def run_export(self, out: str) -> None:
-        from workbench.export import export
-
-        fmt = {".raw": "raw", ".img": "raw", ".vhd": "vhd"}.get(os.path.splitext(out)[1].lower(), "qcow2")
-        try:
-            result = export(self.path, out, fmt, progress=lambda phase, done, total: self.post_message(
-                ExportProgress(phase, done, total)), allow_backing=bool(self.state.options.get("allow_backing")))
-        except WorkbenchError as e:
-            self.post_message(ExportDone(None, str(e)))
-            return
+        result = self.state.compute_export(out, progress=lambda phase, done, total: self.post_message(
+            ExportProgress(phase, done, total)))
         self.post_message(ExportDone(result))
 
     def on_export_progress(self, message: ExportProgress) -> None:
         pct = message.done * 100 // message.total if message.total else 0
-        self.state.export_phase = f"{message.phase} {pct}%"
+        self.ui.export_phase = f"{message.phase} {pct}%"
         screen = self.get_screen("report")
         if screen.is_mounted:
             screen.update_view()
 
     def on_export_done(self, message: ExportDone) -> None:
-        st = self.state
-        st.export_phase, st.export_result, st.export_error = None, message.result, message.error
+        self.ui.export_phase = None
+        self.state.take_export(message.result)
         self._refresh_screens()
-        if message.error:
-            self.notify(message.error, severity="error")
-        else:
-            self.notify(f"Exported and verified: {message.result.output}")
+        self.notify(f"Exported and verified: {message.result.output}")
 
     # -- inject ------------------------------------------------------------------------------------
     def action_write_image(self) -> None:
@@ -134,7 +112,8 @@ class InjectFlow:
         if screen.in_place:
             self.push_screen(TypedConfirmModal(name, f"The parser and {writes} go into {self.path} itself. "
                                                      "There is no copy to fall back on."),
-                             lambda ok: ok and self._start_inject(plan, None, screen.with_osconf))
+                             lambda ok: ok and self._start_inject(InjectTarget(in_place=True,
+                                                                               with_osconf=screen.with_osconf)))
             return
         out = screen.output
         if not out:
@@ -142,23 +121,22 @@ class InjectFlow:
             return
         self.push_screen(ConfirmModal("Write a new image?", f"{out} will be a copy of {name} with the parser "
                                       f"and {writes}. {name} itself is not modified.", "Write"),
-                         lambda ok: ok and self._start_inject(plan, out, screen.with_osconf))
+                         lambda ok: ok and self._start_inject(InjectTarget(out, with_osconf=screen.with_osconf)))
 
-    def _start_inject(self, plan, output: str | None, with_osconf: bool) -> None:
-        if output is None and self.session is not None:  # in place: our read-only handle holds the image
-            self.session.close()
-            self.session = None
-        self.state.inject_result = self.state.inject_error = None
-        self.run_inject(output, plan.fixes, self.state.osconf_text() if with_osconf else None)
+    def _start_inject(self, target: InjectTarget) -> None:
+        if target.in_place:  # in place: our read-only handle holds the image
+            self.state.close()
+        self.state.take_inject(None)
+        self.run_inject(target)
 
     def on_inject_progress(self, message: InjectProgress) -> None:
-        self.state.inject_phase = message.phase if message.phase != "Done" else None
+        self.ui.inject_phase = message.phase if message.phase != "Done" else None
         screen = self.get_screen("inject")
         if screen.is_mounted:
-            screen.show_progress(self.state.inject_phase)
+            screen.show_progress(self.ui.inject_phase)
 
     def on_inject_done(self, message: InjectDone) -> None:
-        self.state.inject_phase = None
-        self.state.inject_result = message.result
+        self.ui.inject_phase = None
+        self.state.take_inject(message.result)
         self._refresh_screens()
         self.notify(f"Written and verified: {message.result.output}")

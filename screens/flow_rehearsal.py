@@ -13,16 +13,12 @@ class RehearsalFlow:
     """Mixin for WorkbenchApp: the rehearsal worker and its messages."""
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rehearse")
-    def run_rehearsal(self, text: str, flavor: str | None, script: str | None) -> None:
-        from workbench.rehearse import rehearse
-
+    def run_rehearsal(self) -> None:
         # cancelled by ctrl+x, and by Textual when the app quits: the guest is killed then, not left running
-        result = rehearse(self.path, text, flavor, script,
-                          progress=lambda p: self.post_message(RehearsalProgress(p.phase)),
-                          console=lambda line: self.post_message(ConsoleLine(line)),
-                          notify=lambda t: self.post_message(Notice(t)),
-                          cancel=get_current_worker().cancelled_event,
-                          allow_backing=bool(self.state.options.get("allow_backing")))
+        result = self.state.compute_rehearsal(progress=lambda p: self.post_message(RehearsalProgress(p.phase)),
+                                              console=lambda line: self.post_message(ConsoleLine(line)),
+                                              notify=lambda t: self.post_message(Notice(t)),
+                                              cancel=get_current_worker().cancelled_event)
         self.post_message(RehearsalDone(result))
 
     # -- rehearsal ---------------------------------------------------------------------------------
@@ -35,32 +31,32 @@ class RehearsalFlow:
         if conf is None:
             self.notify("The rehearsal needs a valid os.conf (step 3)", severity="warning")
             return
-        st.rehearsal = st.rehearsal_error = None
-        st.console_lines = []
-        st.rehearsal_phase = "starting"
-        st.rehearsal_stopped = False
+        st.take_rehearsal(None)
+        self.ui.console_lines = []
+        self.ui.rehearsal_phase = "starting"
+        self.ui.rehearsal_stopped = False
         self._refresh_screens()
-        self.run_rehearsal(conf.render(), st.effective_flavor(), st.custom_script)
+        self.run_rehearsal()
 
     def action_stop_rehearsal(self) -> None:
         if self._busy("rehearse"):
-            self.state.rehearsal_phase = "stopping"
-            self.state.rehearsal_stopped = True
+            self.ui.rehearsal_phase = "stopping"
+            self.ui.rehearsal_stopped = True
             self.workers.cancel_group(self, "rehearse")
             self._refresh_screens()
 
     def on_rehearsal_progress(self, message: RehearsalProgress) -> None:
-        self.state.rehearsal_phase = message.phase
+        self.ui.rehearsal_phase = message.phase
         self._refresh_screens()
 
     def on_console_line(self, message: ConsoleLine) -> None:
-        self.state.add_console_line(message.line)
+        self.ui.add_console_line(message.line)
         if self.is_screen_installed("simulation") and self.screen is self.get_screen("simulation"):
             self.screen.show_console()
 
     def on_rehearsal_done(self, message: RehearsalDone) -> None:
-        self.state.rehearsal = message.result
-        self.state.rehearsal_phase = None
+        self.state.take_rehearsal(message.result)
+        self.ui.rehearsal_phase = None
         self.get_screen("simulation").show_rehearsal = True  # the comparison first; v goes back
         self._refresh_screens()
         verdict = "matches the simulation" if message.result.matches_simulation else "differs from the simulation"

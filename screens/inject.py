@@ -12,11 +12,10 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
 from screens.widgets.marked import MarkedCheckbox
-from screens.widgets.diff_view import diff_text
+from screens.widgets.diff_view import command_text, diff_text
 from screens.widgets.journey import JourneyBar
 from screens.widgets.result_table import ResultTable
 from workbench.report.style import ACTION_STYLE
-from workbench.simulate import Change
 from workbench.text import printable
 
 
@@ -101,19 +100,19 @@ class InjectScreen(Screen):
             for note in plan.notes:
                 summary.append(f"\n{printable(note, 200)}", style="dim")
         self.query_one("#inj-summary", Static).update(summary)
-        pairs = list(zip(plan.writes, plan.changes())) if plan else []
-        self._changes = {str(i): ch for i, (_, ch) in enumerate(pairs)}
-        rows = [(str(i), (Text(w.action, style=ACTION_STYLE.get(w.action, "")), Text(printable(ch.path, 100)),
-                          Text(printable(w.reason, 60)))) for i, (w, ch) in enumerate(pairs)]
+        shown = plan.shown() if plan else []
+        self._changes = {str(i): ch for i, ch in enumerate(shown)}
+        rows = [(str(i), (Text(ch.action, style=ACTION_STYLE.get(ch.action, "")), Text(printable(ch.path, 100)),
+                          Text(printable(ch.reason, 60)))) for i, ch in enumerate(shown)]
         for n, (fix_id, cmd) in enumerate(plan.commands if plan else []):
-            key = f"cmd{n}"  # a command: what runs in the appliance and what it replaces, shown as its "diff"
-            self._changes[key] = Change(cmd.shown(), "run", None, plan.command_text(cmd), "command")
+            key = f"cmd{n}"  # a command: what runs in the appliance and what it replaces, said as it is
+            self._changes[key] = (cmd.shown(), plan.command_text(cmd))
             rows.append((key, (Text("run", style="magenta"), Text(printable(cmd.shown(), 100)),
                                Text(printable(fix_id, 60)))))
         shown = self.query_one("#inj-writes", ResultTable).refill(rows)
         if shown is not None:
             self._show(shown)
-        self.show_progress(app.inject_phase)
+        self.show_progress(self.app.ui.inject_phase)
         self.show_result(app.inject_result, app.inject_error)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -122,7 +121,11 @@ class InjectScreen(Screen):
 
     def _show(self, key: str | None) -> None:
         ch = self._changes.get(key)
-        if ch is not None:
+        if isinstance(ch, tuple):
+            shown, text = ch
+            self.query_one("#inj-diff-box").border_title = Text(f"run {printable(shown, 80)}")
+            self.query_one("#inj-diff", Static).update(command_text(text))
+        elif ch is not None:
             self.query_one("#inj-diff-box").border_title = Text(f"{ch.action} {printable(ch.path, 80)}")
             self.query_one("#inj-diff", Static).update(diff_text(ch))
 

@@ -14,7 +14,9 @@ from textual.widgets import Footer, Header, Input, Label, RadioButton, RadioSet,
 from screens.modals import ConfirmModal, PathModal
 from screens.widgets.journey import JourneyBar
 from workbench import osconf
+from workbench.errors import WorkbenchError
 from workbench.simulate import mask
+from workbench.staging import write_text
 from workbench.text import printable
 
 # (os.conf key, label, placeholder)
@@ -192,8 +194,11 @@ class OsConfScreen(Screen):
             return
 
         def write(path: Path) -> None:
-            try:
-                path.write_text(conf.render(), encoding="utf-8")
+            try:  # staged: a partial name beside it, renamed when complete (never half an os.conf)
+                write_text(str(path), conf.render(), force=True)
+            except WorkbenchError as e:
+                self.notify(str(e), severity="error")
+                return
             except OSError as e:
                 self.notify(f"{printable(str(path))} cannot be written ({e.strerror})", severity="error")
                 return

@@ -127,8 +127,8 @@ class ReportScreen(Screen):
             t.append(f"! {printable(w, 300)}\n", style="yellow")
         t.append("ctrl+y copies the aliyun ecs ImportImage command · ctrl+k converts the image to the path above\n",
                  style="dim")
-        if app.export_phase:
-            t.append(f"export: {app.export_phase}…\n", style="cyan")
+        if self.app.ui.export_phase:
+            t.append(f"export: {self.app.ui.export_phase}…\n", style="cyan")
         elif app.export_result is not None:
             r = app.export_result
             t.append(f"✔ {printable(r.output, 200)} verified · sha256 {r.sha256} · Content-MD5 {r.content_md5}\n",

@@ -68,7 +68,7 @@ class SecurityScreen(Screen):
         self._show_summary(results, state)
         self._fill_checks(results)
         self._fill_fixes(state.fixes, state.chosen_fixes)
-        self.show_scan(state.scan_progress)
+        self.show_scan(self.app.ui.scan_progress)
 
     def _show_summary(self, results: list[CheckResult], state) -> None:
         t = Text()

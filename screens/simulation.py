@@ -37,7 +37,7 @@ class SimulationScreen(Screen):
         yield Header()
         yield JourneyBar("simulation")
         with Horizontal(id="sim-top"):
-            yield Select([(f"{name}: {desc}", name) for name, desc in FLAVORS.items()], prompt="parser flavour",
+            yield Select([(f"{f.name}: {f.description}", f.name) for f in FLAVORS.values()], prompt="parser flavour",
                          allow_blank=True, id="sim-flavor")
             yield Static(id="sim-status")
         with Horizontal(id="sim-body"):
@@ -71,14 +71,14 @@ class SimulationScreen(Screen):
         choice = app.parser_choice()
         select = self.query_one("#sim-flavor", Select)
         with select.prevent(Select.Changed):
-            if app.custom_script is None and select.value != choice.flavor:
+            if app.options.script is None and select.value != choice.flavor:
                 select.value = choice.flavor
         cs = app.changeset
         reh = app.rehearsal
         if self.show_rehearsal and reh is not None:
             cs = reh.real
         status = Text()
-        if app.custom_script is not None:
+        if app.options.script is not None:
             status.append("custom script", style="bold magenta")
         else:
             status.append(f"{choice.flavor}", style="bold")
@@ -92,7 +92,8 @@ class SimulationScreen(Screen):
             status.append("\nexit code ")
             status.append(code, style="green" if cs.exit_code == 0 else "bold red")
             status.append(f" · {len(cs.changes)} changes · {len(cs.commands)} commands")
-        phase = app.rehearsal_phase
+        ui = self.app.ui
+        phase = ui.rehearsal_phase
         if phase:
             status.append(f"\nrehearsal: {printable(phase, 80)}…", style="cyan")
         elif reh is not None:
@@ -108,7 +109,7 @@ class SimulationScreen(Screen):
                              else "v shows the booted changes"))
         elif app.rehearsal_error:
             status.append(f"\nrehearsal failed: {printable(app.rehearsal_error, 200)}", style="red")
-        elif app.rehearsal_stopped:
+        elif ui.rehearsal_stopped:
             status.append("\nrehearsal: stopped · ctrl+b starts another")
         self.query_one("#sim-status", Static).update(status)
         self.refresh_bindings()
@@ -143,9 +144,10 @@ class SimulationScreen(Screen):
         box = next(boxes, None)
         if box is None:  # the app is quitting while the guest still prints
             return
-        if app.rehearsal_phase or reh is None:
+        ui = self.app.ui
+        if ui.rehearsal_phase or reh is None:
             box.border_title = "Console (rehearsal boot)"
-            box.update(Text("\n".join(printable(ln, 200) for ln in app.console_lines[-30:]), style="dim"))
+            box.update(Text("\n".join(printable(ln, 200) for ln in ui.console_lines[-30:]), style="dim"))
             return
         box.border_title = "Rehearsal compared with the simulation"
         t = Text()

@@ -1,7 +1,7 @@
-"""Command line: `workbench IMAGE` opens the TUI; subcommands run headless.
+"""Command line: `workbench IMAGE` opens the TUI; subcommands run headless (commands.py).
 
-Exit codes: 0 fine, 1 a check failed (or a file is invalid), 2 bad input:
-one sentence on stderr, never a traceback.
+Exit codes: 0 fine (ready, or ready with warnings), 1 not ready / will be rejected (or a file is invalid),
+2 bad input or a check that could not finish, 3 not fully reviewed: one sentence on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from workbench import __version__, commands
 from workbench.errors import UsageError, WorkbenchError
 from workbench.interrupt import exit_code, raise_terminated
-from workbench.parsers import FLAVORS
+from workbench.flavors import FLAVORS
 
 FLAVOR_NAMES = tuple(FLAVORS)
 
@@ -145,13 +145,11 @@ def cmd_tui(argv: list[str]) -> int:
     p.add_argument("--advisories", action="append", default=[], metavar="DIR")
     _allow_backing(p)
     args = p.parse_args(argv)
-    advisories = commands.advisory_dirs(args.advisories)
-    from workbench.image.preflight import preflight
-
-    facts = preflight(args.image, args.allow_backing)  # bad input: one sentence and exit 2, before the TUI starts
+    session = commands.session_of(args)
+    facts = session.preflight()  # bad input: one sentence and exit 2, before the TUI starts
     from screens.app import make_app  # the one place the core reaches the UI
 
-    app = make_app(args.image, facts, options={"advisories": advisories, "allow_backing": args.allow_backing})
+    app = make_app(args.image, facts, options=session.options)
     app.run()
     return app.return_code or 0
 

@@ -1,15 +1,18 @@
-"""The headless subcommands: each takes the parsed arguments and returns the exit code.
+"""The headless subcommands: argument adapters over the review session (state.py), and their printing.
 
-Exit codes: 0 fine, 1 a check failed (or a file is invalid), 2 bad input or a check that could
-not finish: one sentence on stderr, never a traceback.
+Each takes the parsed arguments, builds the session's typed options, calls its steps and returns the exit
+code: 0 ready (or fine), 1 not ready / a failure / an invalid file, 2 bad input or a check that could not
+finish, 3 not fully reviewed (verdict.EXIT_CODES): one sentence on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 from workbench.errors import UsageError, WorkbenchError
+from workbench.state import InjectTarget, ReviewOptions, ReviewSession
 
 
 def stderr_notify(message: str) -> None:
@@ -21,122 +24,6 @@ def advisory_dirs(dirs: list[str]) -> tuple[str, ...]:
         if not os.path.isdir(d):
             raise UsageError(f"--advisories {d}: no such directory")
     return tuple(dirs)
-
-
-def errored_sentence(review) -> str | None:
-    """One sentence naming the checks that raised, or None."""
-    bad = review.errored
-    if not bad:
-        return None
-    names = ", ".join(r.id for r in bad)
-    return (f"workbench: {review.facts.name}: {'check' if len(bad) == 1 else 'checks'} {names} could not finish "
-            f"({bad[0].detail.split('(', 1)[-1].split(')', 1)[0]}); the review is incomplete")
-
-
-def cmd_check(args) -> int:
-    from workbench.report.text import print_text, to_json_text
-    from workbench.review import review_image
-
-    options = {"advisories": advisory_dirs(args.advisories), "allow_backing": args.allow_backing}
-    if len(args.image) > 1:
-        return _check_batch(args, options)
-    review = review_image(args.image[0], quick=args.quick, notify=stderr_notify, options=options)
-    if args.format == "sarif":
-        import json
-
-        from workbench.report.sarif import to_sarif
-
-        print(json.dumps(to_sarif([review]), indent=2))
-    elif args.format == "json":
-        print(to_json_text(review))
-    else:
-        print_text(review)
-    sentence = errored_sentence(review)
-    if sentence:
-        print(sentence, file=sys.stderr)
-    return review.exit_code
-
-
-def _check_batch(args, options) -> int:
-    """Several images at once: one appliance per image, as many in parallel as there are cores."""
-    import json
-    from concurrent.futures import ThreadPoolExecutor
-
-    from workbench.report.text import summary_line
-    from workbench.review import review_image
-
-    def one(path):
-        try:
-            return review_image(path, quick=args.quick, notify=stderr_notify, options=options), None
-        except WorkbenchError as e:
-            return None, e
-
-    with ThreadPoolExecutor(max_workers=min(len(args.image), os.cpu_count() or 1)) as pool:
-        outcomes = list(pool.map(one, args.image))
-    worst = 0
-    done = []
-    for path, (review, error) in zip(args.image, outcomes):
-        if error is not None:
-            print(f"workbench: {error}" if not str(error).startswith("workbench") else str(error), file=sys.stderr)
-            worst = 2
-            continue
-        worst = max(worst, review.exit_code)
-        done.append(review)
-        if args.format != "sarif":  # SARIF: one document for all of them, below
-            print(json.dumps(review.to_json()) if args.format == "json" else summary_line(review))
-        sentence = errored_sentence(review)
-        if sentence:
-            print(sentence, file=sys.stderr)
-    if args.format == "sarif":
-        from workbench.report.sarif import to_sarif
-
-        print(json.dumps(to_sarif(done), indent=2))
-    return worst
-
-
-def cmd_rehearse(args) -> int:
-    import json
-
-    from workbench.rehearse import rehearse
-    from workbench.report.text import print_rehearsal
-    from workbench.text import printable
-
-    conf = read_input(args.os_conf, "os.conf").decode("utf-8", "replace")
-    script = read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
-    # the guest's console is untrusted: no control characters reach the operator's terminal
-    live = (lambda line: print(f"  | {printable(line, 300)}", file=sys.stderr)) if sys.stderr.isatty() else None
-    result = rehearse(args.image, conf, args.flavor, script, args.timeout, args.boot, console=live,
-                      notify=stderr_notify, allow_backing=args.allow_backing, disk=args.disk, firmware=args.firmware)
-    if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print_rehearsal(result)
-    return result.exit_code
-
-
-def cmd_report(args) -> int:
-    from pathlib import Path
-
-    from workbench.report import document
-    from workbench.report.verdict import verdict
-    from workbench.staging import check_output, write_text
-
-    suffix = Path(args.output).suffix.lower()
-    if suffix not in document.SUFFIXES:
-        raise UsageError(f"--output {args.output}: the name must end in .md, .html or .json")
-    check_output(args.output, args.force, source=args.image)  # before the review: bad input costs nothing
-    conf = read_input(args.os_conf, "os.conf").decode("utf-8", "replace") if args.os_conf else None
-    doc = document.build(args.image, conf, tuple(args.fix), {"advisories": advisory_dirs(args.advisories),
-                                                             "allow_backing": args.allow_backing},
-                         notify=stderr_notify)
-    write_text(args.output, document.render(doc, suffix), args.force)
-    print(f"{args.output}: {verdict(doc.review)}")
-    sentence = errored_sentence(doc.review)
-    if sentence:
-        print(sentence, file=sys.stderr)
-    return doc.review.exit_code
 
 
 def read_input(path: str, what: str, limit: int = 1 << 20) -> bytes:
@@ -154,59 +41,138 @@ def read_input(path: str, what: str, limit: int = 1 << 20) -> bytes:
     return data
 
 
-def cmd_osconf(args) -> int:
-    from workbench import osconf
+def options_of(args) -> ReviewOptions:
+    """The typed options from whatever the subcommand's arguments hold."""
+    script = getattr(args, "script", None)
+    return ReviewOptions(
+        allow_backing=bool(getattr(args, "allow_backing", False)),
+        advisories=advisory_dirs(getattr(args, "advisories", []) or []),
+        quick=bool(getattr(args, "quick", False)), flavor=getattr(args, "flavor", None),
+        script=read_input(script, "script").decode("utf-8", "replace") if script else None,
+        boot=getattr(args, "boot", "auto"), disk=getattr(args, "disk", "virtio"),
+        firmware=getattr(args, "firmware", "auto"), timeout=getattr(args, "timeout", 600))
 
-    if args.osconf_command == "validate":
-        conf, problems = osconf.validate(read_input(args.file, "os.conf"))
-        for p in problems:
-            print(p.line())
-        return 0 if conf is not None else 1
-    if args.osconf_command == "render":
-        import json
 
-        if args.from_json:
-            raw = read_input(args.from_json, "JSON file")
-        elif not sys.stdin.isatty():
-            raw = sys.stdin.buffer.read(1 << 20)
-        else:
-            print(osconf.EXAMPLE_VPC, end="")
-            return 0
+def session_of(args, image: str | None = None) -> ReviewSession:
+    """A session on the command's image, with its os.conf (--os-conf) and fixes (--fix) taken."""
+    session = ReviewSession(image or args.image, options_of(args))
+    if getattr(args, "os_conf", None):
+        session.set_osconf(read_input(args.os_conf, "os.conf").decode("utf-8", "replace"))
+    session.choose_fixes(getattr(args, "fix", []) or [])
+    return session
+
+
+def errored_sentence(review) -> str | None:
+    """One sentence naming the checks that raised, or None."""
+    bad = review.errored
+    if not bad:
+        return None
+    names = ", ".join(r.id for r in bad)
+    return (f"workbench: {review.facts.name}: {'check' if len(bad) == 1 else 'checks'} {names} could not finish "
+            f"({bad[0].detail.split('(', 1)[-1].split(')', 1)[0]}); the review is incomplete")
+
+
+def _reviewed(session: ReviewSession):
+    session.open(notify=stderr_notify)
+    session.check()
+    return session.review
+
+
+def cmd_check(args) -> int:
+    from workbench.report.text import print_text, summary_line, to_json_text
+
+    if len(args.image) > 1:
+        return _check_batch(args, summary_line)
+    review = _reviewed(session_of(args, args.image[0]))
+    if args.format == "sarif":
+        from workbench.report.sarif import to_sarif
+
+        print(json.dumps(to_sarif([review]), indent=2))
+    elif args.format == "json":
+        print(to_json_text(review))
+    else:
+        print_text(review)
+    _say_errored(review)
+    return review.exit_code
+
+
+def _say_errored(review) -> None:
+    sentence = errored_sentence(review)
+    if sentence:
+        print(sentence, file=sys.stderr)
+
+
+# the worst exit code of a batch: a check that raised, then not ready, then not fully reviewed, then ready
+_WORST = {0: 0, 3: 1, 1: 2, 2: 3}
+
+
+def _check_batch(args, summary_line) -> int:
+    """Several images at once: one appliance per image, as many in parallel as there are cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path):
         try:
-            values = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UsageError(f"the JSON input is not valid JSON ({e})") from None
-        if not isinstance(values, dict):
-            raise UsageError("the JSON input must be an object of os.conf keys")
-        values = {k: (None if v is None else str(v) if isinstance(v, (int, float)) else v) for k, v in values.items()}
-        conf, problems = osconf.from_values(values)
-        for p in problems:
-            print(p.line(), file=sys.stderr)
-        if conf is None:
-            return 1
-        print(conf.render(), end="")
-        return 0
-    raise UsageError("workbench osconf: say validate FILE or render (see workbench osconf --help)")
+            return _reviewed(session_of(args, path)), None
+        except WorkbenchError as e:
+            return None, e
+
+    with ThreadPoolExecutor(max_workers=min(len(args.image), os.cpu_count() or 1)) as pool:
+        outcomes = list(pool.map(one, args.image))
+    worst = 0
+    done = []
+    for review, error in outcomes:
+        code = 2 if error is not None else review.exit_code
+        worst = max(worst, code, key=_WORST.get)
+        if error is not None:
+            print(f"workbench: {error}" if not str(error).startswith("workbench") else str(error), file=sys.stderr)
+            continue
+        done.append(review)
+        if args.format != "sarif":  # SARIF: one document for all of them, below
+            print(json.dumps(review.to_json()) if args.format == "json" else summary_line(review))
+        _say_errored(review)
+    if args.format == "sarif":
+        from workbench.report.sarif import to_sarif
+
+        print(json.dumps(to_sarif(done), indent=2))
+    return worst
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from workbench.report import document
+    from workbench.report.verdict import verdict
+    from workbench.staging import check_output, write_text
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in document.SUFFIXES:
+        raise UsageError(f"--output {args.output}: the name must end in .md, .html or .json")
+    check_output(args.output, args.force, source=args.image)  # before the review: bad input costs nothing
+    session = session_of(args)
+    _reviewed(session)
+    doc = session.document()
+    write_text(args.output, document.render(doc, suffix), args.force)
+    print(f"{args.output}: {verdict(doc.review)}")
+    _say_errored(doc.review)
+    return doc.review.exit_code
+
+
+def cmd_osconf(args) -> int:
+    from workbench.osconf_cli import osconf_command
+
+    return osconf_command(args, read_input)
 
 
 def cmd_simulate(args) -> int:
-    import json
-
     from workbench import osconf
-    from workbench.image.preflight import preflight
-    from workbench.image.session import GuestSession
     from workbench.report.text import print_changeset
-    from workbench.simulate import simulate_image
 
-    conf_bytes = read_input(args.os_conf, "os.conf")
-    script = read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
-    facts = preflight(args.image, args.allow_backing)  # an image that cannot be opened: one sentence, first
-    conf, problems = osconf.validate(conf_bytes)
-    for p in problems:
+    session = session_of(args)
+    session.take_facts(session.preflight())  # an image that cannot be opened: one sentence, first
+    for p in osconf.validate(session.osconf or "")[1]:
         print(f"workbench: os.conf {p.line()}", file=sys.stderr)
-    with GuestSession(facts, notify=stderr_notify) as session:
-        report = session.open()
-    cs = simulate_image(facts, report, conf_bytes.decode("utf-8", "replace"), args.flavor, script)
+    session.take_guest(*session.read_guest(notify=stderr_notify))
+    cs = session.compute_simulation()
     if args.format == "json":
         print(json.dumps(cs.to_json(), indent=2))
     else:
@@ -222,22 +188,20 @@ def _where(args) -> None:
 
 
 def cmd_inject(args) -> int:
-    import json
-
-    from workbench.inject import InjectionPlan, inject
+    from workbench.inject import InjectionPlan
     from workbench.report.text import print_inject
 
     _where(args)
-    script = read_input(args.script, "script").decode("utf-8", "replace") if args.script else None
-    conf = read_input(args.os_conf, "os.conf").decode("utf-8", "replace") if args.os_conf else None
+    session = session_of(args)
+    session.take_facts(session.preflight())
 
     def progress(p):
         if sys.stderr.isatty():
             print(f"workbench: {p.phase}…", file=sys.stderr)
 
-    result = inject(args.image, args.output, args.in_place, args.force, args.flavor, script, tuple(args.fix), conf,
-                    args.output_format, progress=progress, notify=stderr_notify, plan_only=args.plan,
-                    allow_backing=args.allow_backing)
+    target = InjectTarget(args.output, args.in_place, args.force, args.output_format,
+                          with_osconf=session.osconf is not None, plan_only=args.plan)
+    result = session.inject(target, progress, stderr_notify)
     if args.format == "json":
         doc = {"schema": "workbench.inject-plan/1", **result.to_json()} if isinstance(result, InjectionPlan) \
             else result.to_json()
@@ -272,66 +236,53 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_rehearse(args) -> int:
+    from workbench.report.text import print_rehearsal
+    from workbench.text import printable
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    session = session_of(args)
+    # the guest's console is untrusted: no control characters reach the operator's terminal
+    live = (lambda line: print(f"  | {printable(line, 300)}", file=sys.stderr)) if sys.stderr.isatty() else None
+    result = session.rehearse(console=live, notify=stderr_notify)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print_rehearsal(result)
+    return result.exit_code
+
+
 def cmd_export(args) -> int:
-    import json
-    import time
+    from workbench.report.text import export_progress, print_export
 
-    from workbench.export import export
-
-    tty = sys.stderr.isatty()
-    shown = {"phase": None, "at": 0.0}
-
-    def progress(phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if tty:
-            pct = done * 100 // total if total else 0
-            bar = "#" * (pct // 4)
-            print(f"\r{phase:<11} [{bar:<25}] {done >> 20:>7} / {total >> 20} MiB", end="", file=sys.stderr)
-        elif phase != shown["phase"] or now - shown["at"] > 10:
-            print(f"workbench: {phase.lower()}: {done >> 20} of {total >> 20} MiB", file=sys.stderr)
-        shown["phase"], shown["at"] = phase, now
-
-    result = export(args.image, args.output, args.output_format, args.force, args.compress, progress,
-                    args.allow_backing)
-    if tty:
+    session = ReviewSession(args.image, options_of(args))
+    progress = export_progress(sys.stderr)
+    result = session.export(args.output, args.output_format, args.force, args.compress, progress)
+    if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
-        print(f"{result.output}: {result.format}, {result.virtual_size / (1 << 30):.1f} GiB virtual, "
-              f"{result.size >> 20} MiB written, verified (format, size, partition table)")
-        print(f"sha256 {result.sha256} (in {result.sha256_file})")
-        print(f"Content-MD5 {result.content_md5} (what OSS compares)")
+        print_export(result)
     return 0
 
 
 def cmd_import_plan(args) -> int:
-    import json
-
     from workbench import importplan
-    from workbench.review import review_image
-    from workbench.text import printable
+    from workbench.report.text import print_import_plan
 
     importplan.validate(args.region, args.bucket, args.object, args.name, args.description)
-    review = review_image(args.image, notify=stderr_notify, options={"allow_backing": args.allow_backing})
-    plan = importplan.build(review, args.region, args.bucket, args.object, args.name, args.description)
-    cmds = importplan.commands(plan, args.image)
+    session = session_of(args)
+    _reviewed(session)
+    plan, cmds = session.import_plan(args.region, args.bucket, args.object, args.name, args.description)
     if args.format == "json":
         print(json.dumps(plan.to_json(), indent=2))
     else:
-        print("ImportImage " + ("(ready)" if plan.ready else "(NOT READY: the blockers below fail the import)"))
-        for key, value in plan.parameters.items():
-            print(f"  {key} = {printable(str(value), 300)}")
-        for b in plan.blockers:
-            print(f"blocker: {printable(b, 400)}")
-        for w in plan.warnings:
-            print(f"warning: {printable(w, 400)}")
-        print(f"The import needs the RAM role {importplan.ROLE} (authorised once per account).")
-        print("\n# upload\n" + printable(cmds["ossutil"], 2000))
-        print("\n# import\n" + printable(cmds["aliyun"], 4000))
-        print("\n# terraform\n" + cmds["terraform"])
+        print_import_plan(plan, cmds)
     return 0 if plan.ready else 1
 
 
-COMMANDS = {"check": cmd_check, "export": cmd_export, "import-plan": cmd_import_plan, "demo": cmd_demo, "osconf": cmd_osconf, "simulate": cmd_simulate,
-            "inject": cmd_inject, "uninject": cmd_uninject, "report": cmd_report, "rehearse": cmd_rehearse}
+COMMANDS = {"check": cmd_check, "export": cmd_export, "import-plan": cmd_import_plan, "demo": cmd_demo,
+            "osconf": cmd_osconf, "simulate": cmd_simulate, "inject": cmd_inject, "uninject": cmd_uninject,
+            "report": cmd_report, "rehearse": cmd_rehearse}

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from workbench.image.tree import GuestTree
 
-SYSTEMD_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+# /run is a tmpfs at boot: whatever an image holds there is hidden before systemd reads it
+SYSTEMD_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 RC_DIRS = [f"/etc/rc{n}.d" for n in (2, 3, 4, 5)] + [f"/etc/rc.d/rc{n}.d" for n in (2, 3, 4, 5)]
 OPENRC_LEVELS = ("sysinit", "boot", "default", "nonetwork")
 MAX_CONF = 1 << 20

@@ -32,6 +32,8 @@ PROGRESS = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 class ExportError(WorkbenchError):
     """The conversion or its verification failed; nothing was left behind."""
 
+    title = "The image could not be exported"
+
 
 @dataclass
 class ExportResult:

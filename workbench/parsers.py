@@ -1,4 +1,8 @@
-"""The project's first-boot parser: one POSIX sh script per network stack, and which one an image needs."""
+"""The project's first-boot parser: the text for a flavour and an init style, and which one an image needs.
+
+parser_text is the one function that makes the script: the simulation runs it, inject writes it, the rehearsal
+boots it (script_for picks the flavour, the init style and the operator's own script the same way for all three).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,16 @@ import re
 from dataclasses import dataclass
 
 from workbench import __version__
+from workbench.flavors import FALLBACK, FLAVORS, family_default
+from workbench.flavors import flavor as flavor_record
 from workbench.image.osinfo import OsFacts
 from workbench.image.preflight import ImageFacts
+from workbench.inits import INSTALL_PATH, STYLES, before, init_style, script_form
 from workbench.osconf import MAX_LINES
 from workbench.paths import assets_dir
 
-FLAVORS = {
-    "sysconfig": "RHEL/CentOS network-scripts (ifcfg and route files)",
-    "ifupdown": "Debian/Ubuntu/Alpine ifupdown (/etc/network/interfaces.d)",
-    "netplan": "Ubuntu netplan (/etc/netplan)",
-    "networkd": "systemd-networkd (/etc/systemd/network)",
-    "networkmanager": "NetworkManager keyfiles (/etc/NetworkManager/system-connections)",
-    "wicked": "SUSE wicked (/etc/sysconfig/network)",
-    "netifrc": "OpenRC netifrc (/etc/conf.d/net)",
-}
-FAMILY_DEFAULT = {"rhel": "sysconfig", "debian": "ifupdown", "suse": "wicked", "alpine": "ifupdown",
-                  "gentoo": "netifrc", "arch": "networkd"}
-INSTALL_PATH = "/etc/init.d/os-conf"
+__all__ = ["FLAVORS", "INSTALL_PATH", "ParserChoice", "ParserScript", "choose_flavor", "first_partition_ids",
+           "parser_text", "build_script", "script_for"]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
 
 
@@ -32,13 +29,24 @@ class ParserChoice:
     reason: str
 
 
+@dataclass(frozen=True)
+class ParserScript:
+    """The script that runs at first boot: its name in the outputs (a flavour, or "custom script"), its text and
+    the init style that starts it."""
+    name: str
+    text: str
+    init: str
+    first_uuid: str
+    first_label: str
+
+
 def choose_flavor(os: OsFacts | None) -> ParserChoice:
     if os is not None and os.network in FLAVORS:
         return ParserChoice(os.network, f"the image configures its network with {os.network}")
-    if os is not None and os.family in FAMILY_DEFAULT:
-        flavor = FAMILY_DEFAULT[os.family]
-        return ParserChoice(flavor, f"no network configuration found; {flavor} is the {os.family} default")
-    return ParserChoice("sysconfig", "the image's network stack is unknown; sysconfig is the documented default")
+    default = family_default(os.family if os is not None else None)
+    if default:
+        return ParserChoice(default, f"no network configuration found; {default} is the {os.family} default")
+    return ParserChoice(FALLBACK, f"the image's network stack is unknown; {FALLBACK} is the documented default")
 
 
 def first_partition_ids(facts: ImageFacts) -> tuple[str, str]:
@@ -51,24 +59,40 @@ def first_partition_ids(facts: ImageFacts) -> tuple[str, str]:
     return (uuid if _SAFE_ID.match(uuid) else "", label if _SAFE_ID.match(label) else "")
 
 
-def build_script(flavor: str, first_uuid: str = "", first_label: str = "", init: str = "lsb") -> str:
-    """The exact text injected as /etc/init.d/os-conf (and run by the simulation).
+def parser_text(flavor: str, init: str = "systemd", first_uuid: str = "", first_label: str = "") -> str:
+    """The exact text injected as /etc/init.d/os-conf, run by the simulation and booted by the rehearsal.
 
-    init: "lsb" (an LSB init script, which sysvinit and systemd run) or "openrc" (an openrc-run
-    script with the same functions, for OpenRC images).
+    init: the init style that starts it (inits.STYLES; an unknown one gets the LSB form, which it will not run).
     """
-    if flavor not in FLAVORS:
-        raise ValueError(f"unknown parser flavour {flavor!r} (known: {', '.join(FLAVORS)})")
-    if init not in ("lsb", "openrc"):
-        raise ValueError(f"unknown init style {init!r}")
+    flavor_record(flavor)  # ValueError for an unknown flavour
+    if init not in STYLES and init != "unknown":
+        raise ValueError(f"unknown init style {init!r} (known: {', '.join(STYLES)})")
     if not _SAFE_ID.match(first_uuid) or not _SAFE_ID.match(first_label):
         raise ValueError("the first partition's UUID or label has characters the parser cannot carry")
+    form = script_form(init)
     d = assets_dir() / "parsers"
     template = (d / "os-conf.sh.in").read_text(encoding="utf-8")
     network = (d / f"net-{flavor}.sh").read_text(encoding="utf-8").rstrip("\n")
-    header = (d / f"header-{init}.sh").read_text(encoding="utf-8")
-    portal = (d / f"portal-{init}.sh").read_text(encoding="utf-8")
+    ordering = " ".join(before("sysvinit" if form == "lsb" else form))
+    header = (d / f"header-{form}.sh").read_text(encoding="utf-8").replace("@@BEFORE@@", ordering)
+    portal = (d / f"portal-{form}.sh").read_text(encoding="utf-8").replace("@@BEFORE@@", ordering)
     return (template.replace("@@HEADER@@", header).replace("@@PORTAL@@", portal)
             .replace("@@NETWORK@@", network).replace("@@FLAVOR@@", flavor)
             .replace("@@VERSION@@", __version__).replace("@@FIRST_UUID@@", first_uuid)
             .replace("@@FIRST_LABEL@@", first_label).replace("@@MAX_LINES@@", str(MAX_LINES)))
+
+
+def build_script(flavor: str, first_uuid: str = "", first_label: str = "", init: str = "systemd") -> str:
+    """parser_text with the first partition's ids first (the order the tests and benchmarks use)."""
+    return parser_text(flavor, init, first_uuid, first_label)
+
+
+def script_for(facts: ImageFacts, report, flavor: str | None = None, custom: str | None = None) -> ParserScript:
+    """The script for one image: the operator's own (custom), or the flavour given, or the one its network stack
+    needs; with the init style the image will start it with. report: a GuestReport with os facts."""
+    uuid, label = first_partition_ids(facts)
+    init = init_style(report.os.init if report.os else None, report.tree)
+    if custom is not None:
+        return ParserScript("custom script", custom, init, uuid, label)
+    name = flavor or choose_flavor(report.os).flavor
+    return ParserScript(name, parser_text(name, init, uuid, label), init, uuid, label)

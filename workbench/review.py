@@ -1,16 +1,20 @@
-"""One image's review: preflight, the guest session, the checks, the check JSON document."""
+"""One image's review: the facts, the guest's report, the check results and the fixes they offer; the check JSON
+document and the exit code its verdict gives. A ReviewSession (state.py) makes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from workbench import __version__
-from workbench.checks import CheckResult, Context, Status, run_checks
-from workbench.fixes import Fix, build_fixes
-from workbench.image.preflight import ImageFacts, preflight
-from workbench.image.session import GuestReport, GuestSession, Progress
-from workbench.verdict import verdict_of
+from workbench.checks import CheckResult, Context, Status
+from workbench.fixes import Fix
+from workbench.image.preflight import ImageFacts
+from workbench.image.session import GuestReport, Progress
+from workbench.verdict import EXIT_CODES, verdict_of
+
+if TYPE_CHECKING:
+    from workbench.state import ReviewOptions
 
 CHECK_SCHEMA = "workbench.check/1"
 
@@ -21,17 +25,12 @@ class Review:
     guest: GuestReport | None = None
     quick: bool = False
     guest_error: str | None = None
-    options: dict = field(default_factory=dict)
     results: list[CheckResult] = field(default_factory=list)
     fixes: list[Fix] = field(default_factory=list)
 
-    def context(self) -> Context:
-        return Context(self.facts, self.guest, self.quick, self.guest_error, self.options)
-
-    def run(self) -> list[CheckResult]:
-        self.results = run_checks(self.context())
-        self.fixes = build_fixes(self.results, self.guest.tree if self.guest else None)
-        return self.results
+    def context(self, advisories: tuple[str, ...] = (), progress=None, cancel=None) -> Context:
+        """What the checks look at (ReviewSession.compute_checks adds the operator's options)."""
+        return Context(self.facts, self.guest, self.quick, self.guest_error, advisories, progress, cancel)
 
     @property
     def errored(self) -> list[CheckResult]:
@@ -40,10 +39,11 @@ class Review:
 
     @property
     def exit_code(self) -> int:
-        """2 when a check could not finish, 1 when one failed, 0 otherwise."""
+        """2 when a check could not finish; otherwise as the verdict says (verdict.EXIT_CODES): 0 ready (with or
+        without warnings), 1 not ready or will be rejected, 3 not fully reviewed."""
         if self.errored:
             return 2
-        return 1 if any(r.status == Status.FAIL for r in self.results) else 0
+        return EXIT_CODES[verdict_of(self.results).outcome]
 
     def counts(self) -> dict[str, int]:
         out = {str(s): 0 for s in Status}
@@ -74,15 +74,17 @@ class Review:
 
 
 def review_image(path: str, quick: bool = False, progress: Callable[[Progress], None] | None = None,
-                 notify: Callable[[str], None] | None = None, options: dict | None = None) -> Review:
-    """The whole headless review. Raises WorkbenchError (one sentence) when the image cannot be opened."""
-    facts = preflight(path, allow_backing=bool((options or {}).get("allow_backing")))
-    review = Review(facts, quick=quick, options=options or {})
-    if not quick:
-        with GuestSession(facts, progress, notify) as session:
-            review.guest = session.open()
-    review.run()
-    return review
+                 notify: Callable[[str], None] | None = None, options: ReviewOptions | None = None) -> Review:
+    """The whole headless review (a ReviewSession opened and checked). Raises WorkbenchError (one sentence) when
+    the image cannot be opened."""
+    from dataclasses import replace
+
+    from workbench.state import ReviewOptions, ReviewSession
+
+    session = ReviewSession(path, replace(options or ReviewOptions(), quick=quick))
+    session.open(progress, notify)
+    session.check()
+    return session.review
 
 
 __all__ = ["Review", "review_image", "CHECK_SCHEMA"]

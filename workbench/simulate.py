@@ -20,11 +20,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from workbench.changes import Change
 from workbench.errors import WorkbenchError
+from workbench.flavors import all_stubs
 from workbench.image.tree import GuestTree
 from workbench.netnames import KERNEL_NAMES, expected_names, os_conf_macs
 from workbench.osconf import parse_text
-from workbench.parsers import INSTALL_PATH
+from workbench.inits import INSTALL_PATH, STYLES
+from workbench.parsers import ParserScript
 from workbench.paths import assets_dir
 
 SCHEMA = "workbench.simulate/1"
@@ -37,27 +40,18 @@ HOST_ETC = ("/etc/ld.so.preload", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/l
             "/etc/localtime", "/etc/alternatives", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
             "/etc/suid-debug")
 HOST_ETC_DIRS = ("/etc/ld.so.conf.d", "/etc/alternatives")
-STUB_COMMANDS = ("hostname", "blkid", "findfs", "mount", "umount", "ssh-keygen", "ip", "ifup", "ifdown", "systemctl",
-                 "service", "nmcli", "netplan", "networkctl", "resolvectl", "udevadm", "restorecon", "rc-service",
-                 "rc-update", "wicked", "chkconfig", "update-rc.d", "sysctl", "modprobe", "reboot", "shutdown",
-                 "poweroff", "dhclient", "ifconfig", "route", "hwclock", "setenforce", "sshd", "invoke-rc.d")
+# commands with effects outside the files, whatever the flavour; each flavour adds its stack's (flavors.py)
+STUB_COMMANDS = tuple(dict.fromkeys(("hostname", "blkid", "findfs", "mount", "umount", "ssh-keygen", "ip", "systemctl", "service",
+                 "resolvectl", "udevadm", "restorecon", "rc-service", "rc-update", "chkconfig", "update-rc.d",
+                 "sysctl", "modprobe", "reboot", "shutdown", "poweroff", "dhclient", "ifconfig", "route", "hwclock",
+                 "setenforce", "sshd", "invoke-rc.d", *all_stubs())))
 MAX_TEXT = 1 << 20
 
 
 class SimulationError(WorkbenchError):
     """The sandbox could not run (bubblewrap missing, no Linux root...)."""
 
-
-@dataclass
-class Change:
-    path: str
-    action: str  # create | modify | delete
-    before: str | None
-    after: str | None
-    kind: str = "file"
-
-    def to_json(self) -> dict:
-        return {"path": self.path, "action": self.action, "before": self.before, "after": self.after}
+    title = "The simulation could not run"
 
 
 @dataclass
@@ -199,11 +193,11 @@ BUSYBOX_APPLETS = ("sh", "sed", "grep", "tr", "cut", "od", "base64", "readlink",
                    "dirname", "test", "[", "sleep", "touch", "id", "env", "awk", "find", "xargs", "stat")
 
 
-def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
-             first_mountpoint: str | None, first_uuid: str = "", first_label: str = "",
+def simulate(tree: GuestTree, osconf_text: str | None, script: ParserScript, first_mountpoint: str | None,
              action: str = "start", busybox: bool = False, nic_names: tuple[str, str] = KERNEL_NAMES,
              nics: list[tuple[str, str]] | None = None) -> ChangeSet:
-    """Run script (the exact text that would be injected) against a copy of the guest's files.
+    """Run script (the exact text that would be injected, parsers.script_for) against a copy of the guest's files,
+    started as its init style starts it.
 
     busybox: run it with busybox's sh and applets instead of the host's shell and tools, as a
     busybox-only image would (the stubs still stand in for commands with outside effects).
@@ -219,7 +213,9 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
     started = time.monotonic()
     state = _initial_state(tree)
     parser_path = _resolve(state, INSTALL_PATH)
-    state[parser_path] = _Entry("file", script.encode(), mode=0o755)
+    state[parser_path] = _Entry("file", script.text.encode(), mode=0o755)
+    flavor, first_uuid, first_label = script.name, script.first_uuid, script.first_label
+    interpreter = STYLES[script.init].interpreter if script.init in STYLES else None
     first_dir = first_mountpoint or "[first partition]"
     conf_rel = "/aliyun_custom_image/os.conf"
     with tempfile.TemporaryDirectory(prefix="wb-sim-") as tmp:
@@ -245,8 +241,10 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: str, flavor: str,
                 "--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "--setenv", "LANG", "C", "--setenv", "HOME", "/root",
                 "--setenv", "WB_FIRST_UUID", first_uuid, "--setenv", "WB_FIRST_LABEL", first_label, "--chdir", "/"]
-        # as init would start it: through its #! line (busybox mode: busybox's sh whatever the line says)
-        cmd += ["/usr/local/sbin/sh", parser_path, action] if busybox else [parser_path, action]
+        # as init would start it: through its #! line, or the init style's stand-in for the program that line
+        # names (busybox mode: busybox's sh whatever the line says)
+        start = ([f"/usr/local/sbin/{interpreter}"] if interpreter else []) + [parser_path, action]
+        cmd += ["/usr/local/sbin/sh", *start] if busybox else start
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin", "LANG": "C"})
             exit_code: int | None = proc.returncode
@@ -318,8 +316,9 @@ def _install_stubs(stubs: str, busybox: bool = False) -> None:
         with open(os.path.join(stubs, name), "wb") as f:
             f.write(record)
         os.chmod(os.path.join(stubs, name), 0o755)
-    shutil.copyfile(src / "chpasswd", os.path.join(stubs, "chpasswd"))
-    os.chmod(os.path.join(stubs, "chpasswd"), 0o755)
+    for name in ("chpasswd", "openrc-run"):  # stand-ins that act, not recording stubs
+        shutil.copyfile(src / name, os.path.join(stubs, name))
+        os.chmod(os.path.join(stubs, name), 0o755)
 
 
 def _diff(root: str, state: dict[str, _Entry], prints: dict[str, tuple], prefix: str) -> list[Change]:
@@ -382,21 +381,11 @@ def mask(path: str, text: str | None) -> str | None:
     return text
 
 
-def simulate_image(facts, report, osconf_text: str | None, flavor: str | None = None,
-                   script: str | None = None) -> ChangeSet:
-    """The simulation for one reviewed image: its parser flavour (or the operator's script) on its files."""
-    from workbench.parsers import build_script, choose_flavor, first_partition_ids
-
+def simulate_image(facts, report, osconf_text: str | None, script: ParserScript) -> ChangeSet:
+    """The simulation for one reviewed image: its parser (parsers.script_for) on its files."""
     if report is None or report.os is None:
         raise SimulationError("no Linux root file system was found in the image, so there is nothing to run "
                               "the parser on")
-    uuid, label = first_partition_ids(facts)
-    if script is None:
-        flavor = flavor or choose_flavor(report.os).flavor
-        script = build_script(flavor, uuid, label)
-        name = flavor
-    else:
-        name = "custom script"
     cmdline = report.boot.cmdline if report.boot is not None else ""
-    return simulate(report.tree, osconf_text, script, name, report.os.first_partition_mountpoint, uuid, label,
+    return simulate(report.tree, osconf_text, script, report.os.first_partition_mountpoint,
                     nic_names=expected_names(report.tree, cmdline))

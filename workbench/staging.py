@@ -17,6 +17,8 @@ FORMAT_OPTIONS = {"vpc": ["-o", "subformat=dynamic,force_size=on"]}
 class StagingError(WorkbenchError):
     """The output could not be written; nothing was left behind."""
 
+    title = "The output cannot be written"
+
 
 def same_file(a: str, b: str) -> bool:
     """Whether two paths name the same file (through symlinks, hard links or a symlinked directory)."""

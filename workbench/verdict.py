@@ -22,6 +22,10 @@ NOT_FULLY_REVIEWED = "not fully reviewed"
 READY_WITH_WARNINGS = "ready with warnings"
 READY = "ready to import"
 OUTCOMES = (WILL_BE_REJECTED, NOT_READY, NOT_FULLY_REVIEWED, READY_WITH_WARNINGS, READY)
+# what `workbench check` (and report) exits with for each outcome; 2 is bad input or a check that raised
+NOT_FULLY_REVIEWED_EXIT = 3
+EXIT_CODES = {WILL_BE_REJECTED: 1, NOT_READY: 1, NOT_FULLY_REVIEWED: NOT_FULLY_REVIEWED_EXIT,
+              READY_WITH_WARNINGS: 0, READY: 0}
 
 # area: (the rule it breaks, the severities that break it)
 FORBIDDEN = {

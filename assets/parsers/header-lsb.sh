@@ -3,7 +3,7 @@
 # Provides:          os-conf
 # Required-Start:    $local_fs
 # Required-Stop:     $local_fs
-# X-Start-Before:    $network networking network NetworkManager wicked systemd-networkd ssh sshd
+# X-Start-Before:    $network @@BEFORE@@
 # Default-Start:     2 3 4 5
 # Default-Stop:
 # Short-Description: Apply the cloud's os.conf (password, network, hostname, DNS) at boot

@@ -7,7 +7,7 @@ extra_commands="reload"
 
 depend() {
     need localmount
-    before net net.lo networking sshd
+    before @@BEFORE@@
 }
 
 start() {

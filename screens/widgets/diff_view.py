@@ -10,8 +10,6 @@ from workbench.text import printable, printable_block
 
 def diff_text(change) -> Text:
     """Never wrapped: the box it is shown in scrolls sideways (a wrapped diff reads as other lines)."""
-    if change.kind == "command":  # what runs in the appliance: said as it is, not as a diff
-        return Text(printable_block(change.after or "", 8192), style="magenta", no_wrap=True, overflow="ignore")
     t = Text(no_wrap=True, overflow="ignore")
     for line in unified_diff(change):
         line = printable(line.rstrip("\n"), 2000)
@@ -21,3 +19,8 @@ def diff_text(change) -> Text:
     if not t:
         t.append("(no text to compare: " + change.kind + ")", style="dim")
     return t
+
+
+def command_text(text: str) -> Text:
+    """What runs in the appliance: said as it is, not as a diff."""
+    return Text(printable_block(text, 8192), style="magenta", no_wrap=True, overflow="ignore")

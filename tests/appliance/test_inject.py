@@ -15,7 +15,18 @@ from tests.unit.sim_helpers import VPC
 from workbench.checks import Context, run_checks
 from workbench.image.preflight import preflight
 from workbench.image.session import GuestSession
-from workbench.inject import MANIFEST, inject, uninject
+from workbench.inject import MANIFEST, uninject
+from workbench.state import InjectTarget, ReviewSession
+
+
+def inject(src: str, output: str | None = None, fix_ids=(), osconf_text: str | None = None, in_place: bool = False):
+    """`workbench inject` as the CLI runs it: a session on SRC, its os.conf and fixes, then the write."""
+    s = ReviewSession(src)
+    s.take_facts(s.preflight())
+    s.set_osconf(osconf_text)
+    s.choose_fixes(fix_ids)
+    return s.inject(InjectTarget(output, in_place, with_osconf=osconf_text is not None))
+
 
 pytestmark = pytest.mark.appliance
 

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import sha256
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.image import session
-from workbench.rehearse import rehearse
+from workbench.rehearse import RehearsalHooks, RehearsalRequest, rehearse
 
 pytestmark = pytest.mark.appliance
 
@@ -106,7 +106,7 @@ def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader, monkeyp
     real_launch = session.launch
     monkeypatch.setattr(session, "launch", lambda *a, **k: launches.append(1) or real_launch(*a, **k))
     lines: list[str] = []
-    result = rehearse(str(with_bootloader), CLASSIC, console=lines.append)
+    result = rehearse(str(with_bootloader), RehearsalRequest(CLASSIC), RehearsalHooks(console=lines.append))
     # one appliance installs the parser and, after the boot on the same NBD-served disk, reads the result back
     assert len(launches) == 1
     assert result.boot == "bootloader" and any("/boot/extlinux.conf" in n for n in result.notes)
@@ -140,7 +140,7 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
         await pilot.press("ctrl+b")
         for _ in range(3000):  # not settle(): that would wait for the whole boot
             await pilot.pause(0.2)
-            if app.state.console_lines or app.state.rehearsal is not None:
+            if app.ui.console_lines or app.state.rehearsal is not None:
                 break
         assert "rehearsal:" in static_text(screen, "#sim-status")
         assert screen.query_one("#sim-log").border_title == "Console (rehearsal boot)"
@@ -210,7 +210,7 @@ async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable,
         screen = app.screen
         assert isinstance(screen, SimulationScreen) and not app.check_action("stop_rehearsal", ())
         await pilot.press("ctrl+b")
-        await _while_booting(pilot, lambda: app.state.console_lines, "the guest's console")
+        await _while_booting(pilot, lambda: app.ui.console_lines, "the guest's console")
         assert {"qemu-system-x86_64", "qemu-nbd"} <= set(_ours(tmp_path)) and app.check_action("stop_rehearsal", ())
         await pilot.press("ctrl+x")
         await _while_booting(pilot, lambda: not _ours(tmp_path) and not list(tmp_path.glob("wb-rehearse-*")),
@@ -220,7 +220,7 @@ async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable,
         assert app.screen is screen  # a notice, not an error modal
 
         await pilot.press("ctrl+b")
-        await _while_booting(pilot, lambda: app.state.console_lines, "the second boot's console")
+        await _while_booting(pilot, lambda: app.ui.console_lines, "the second boot's console")
         assert "qemu-system-x86_64" in _ours(tmp_path)
     deadline = time.monotonic() + 20  # the app has quit; its worker sees the cancel within a second
     while (_ours(tmp_path) or list(tmp_path.glob("wb-rehearse-*"))) and time.monotonic() < deadline:

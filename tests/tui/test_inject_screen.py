@@ -14,7 +14,13 @@ from workbench.image.preflight import preflight
 pytestmark = pytest.mark.appliance
 
 
-async def test_plan_confirm_write_and_verify(built, recorded, tmp_path):
+async def test_plan_confirm_write_and_verify(built, recorded, tmp_path, monkeypatch):
+    """...and the write takes the Fix objects the review built: nothing is checked again."""
+    import workbench.state
+
+    runs = []
+    real_run_checks = workbench.state.run_checks
+    monkeypatch.setattr(workbench.state, "run_checks", lambda ctx: runs.append(1) or real_run_checks(ctx))
     src = built("sample")
     before = sha256(src)
     path = str(src)
@@ -36,12 +42,15 @@ async def test_plan_confirm_write_and_verify(built, recorded, tmp_path):
         assert ["delete", "/etc/ssh/ssh_host_rsa_key"] == rows[paths.index("/etc/ssh/ssh_host_rsa_key")][:2]
         assert "fix.remove-host-keys" in static_text(screen, "#inj-summary")
         screen.query_one("#inj-output", Input).value = str(out)
+        checked = len(runs)
+        assert checked >= 1  # the review's own run(s): host side first, then the guest
         await pilot.press("ctrl+w")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal) and str(out) in app.screen.message
         await pilot.press("y")
         await until(pilot, lambda: app.state.inject_result is not None or app.state.inject_error is not None, "the write")
         assert app.state.inject_error is None and app.state.inject_result.ok
+        assert len(runs) == checked  # the write ran no check
         result = static_text(app.screen, "#inj-result")
         assert "✔ verified" in result and "/etc/ssh/ssh_host_rsa_key: removed" in result
     assert out.exists() and sha256(src) == before

@@ -46,7 +46,7 @@ async def test_password_scan_shows_progress_and_can_be_cancelled(built, recorded
         await pilot.press("s")
         for _ in range(200):
             await pilot.pause(0.05)
-            if app.state.scan_progress is not None and app.state.scan_progress.done > 0:
+            if app.ui.scan_progress is not None and app.ui.scan_progress.done > 0:
                 break
         screen = app.screen
         assert screen.query_one("#scan-row").display

@@ -11,9 +11,10 @@ FACTS = ImageFacts(path="/nonexistent/test.qcow2", format="qcow2", virtual_size=
 
 
 def context(files: dict, links: dict | None = None, **options) -> Context:
+    """options: Context fields (advisories, progress, cancel)."""
     tree = GuestTree.from_dict(files, links)
     report = GuestReport(os=detect(tree), tree=tree, root_device="/dev/sda1")
-    return Context(FACTS, report, options=options)
+    return Context(FACTS, report, **options)
 
 
 def passwd(*rows: str) -> str:

@@ -5,7 +5,7 @@ import re
 import yaml
 
 from workbench.image.tree import GuestTree
-from workbench.parsers import build_script
+from workbench.parsers import ParserScript, parser_text
 from workbench.simulate import simulate
 
 UUID = "1b2c3d4e-0000-4000-8000-00000000b007"
@@ -53,9 +53,11 @@ def tree_for(flavor: str, extra: dict | None = None, links: dict | None = None) 
     return GuestTree.from_dict({**BASE, **STACKS[flavor], **(extra or {})}, links)
 
 
-def run(flavor, conf=VPC, script=None, busybox=False, tree=None, first="/boot", **kw):
-    script = script if script is not None else build_script(flavor, UUID, LABEL)
-    return simulate(tree or tree_for(flavor), conf, script, flavor, first, UUID, LABEL, busybox=busybox, **kw)
+def run(flavor, conf=VPC, script=None, busybox=False, tree=None, first="/boot", init="systemd", **kw):
+    """The flavour's parser (or script, named as the flavour) started as the init style starts it."""
+    text = script if script is not None else parser_text(flavor, init, UUID, LABEL)
+    return simulate(tree or tree_for(flavor), conf, ParserScript(flavor, text, init, UUID, LABEL), first,
+                    busybox=busybox, **kw)
 
 
 def after(cs, path):

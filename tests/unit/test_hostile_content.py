@@ -18,7 +18,8 @@ import pytest
 from tests.unit.security_trees import FACTS, context
 from tests.unit.test_vulns import DEB12, dpkg
 from workbench import packages, rpmdb
-from workbench.checks import REGISTRY, all_checks, run_check
+from workbench.checks import REGISTRY, all_checks, run_check, run_checks
+from workbench.fixes import build_fixes
 from workbench.checks.ssh import sshd_settings
 from workbench.image.tree import Node
 from workbench.review import Review
@@ -165,7 +166,8 @@ def _hostile_review():
         "/root/.ssh/authorized_keys": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9m <script>alert(1)</script>{ESCAPES}\n",
     })
     review = Review(FACTS, ctx.guest)
-    review.run()
+    review.results = run_checks(review.context())
+    review.fixes = build_fixes(review.results, review.guest.tree)
     return review
 
 

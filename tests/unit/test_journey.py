@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from tests.unit.sim_helpers import VPC
 from workbench.checks import CheckResult
 from workbench.journey import next_action, steps
-from workbench.osconf import parse_text
+from workbench.osconf import parse_text, render_values
 from workbench.state import ReviewState
 
 GOOD = parse_text(VPC)[0]
@@ -35,7 +35,7 @@ def r(id_, area, status, offers=None, severity="high"):
 
 def state(review=None, osconf_values=GOOD, changeset=None, simulation_error=None, chosen_fixes=frozenset(),
           inject_result=None, report_path=None, checks_running=False) -> ReviewState:
-    return ReviewState("image.qcow2", review=review, osconf_values=osconf_values, changeset=changeset,
+    return ReviewState("image.qcow2", review=review, osconf=render_values(osconf_values), changeset=changeset,
                        simulation_error=simulation_error, chosen_fixes=set(chosen_fixes),
                        inject_result=inject_result, report_path=report_path, checks_running=checks_running)
 

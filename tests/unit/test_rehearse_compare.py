@@ -17,7 +17,7 @@ from workbench.rehearse.boot import (bios_boot_code, choose_boot, choose_firmwar
 from workbench.rehearse.boot import grub_cmdline as _grub_cmdline
 from workbench.rehearse.vm import nbd_export as _nbd_export
 from workbench.rehearse.vm import disk_args, nic_args
-from workbench.simulate import Change
+from workbench.changes import Change
 
 H1 = crypt.sha512_crypt("qwer1234", "saltone")
 H2 = crypt.sha512_crypt("qwer1234", "salttwo")

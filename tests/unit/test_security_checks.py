@@ -10,7 +10,7 @@ from workbench.checks import REGISTRY, run_check
 from workbench.checks.passwords import name_variants, scan
 from workbench.checks.services import xinetd_services
 from workbench.checks.ssh import sshd_settings
-from workbench.fixes import build_fixes, combined_changes
+from workbench.fixes import build_fixes, combine
 
 ROOT_LINE = "root:x:0:0:root:/root:/bin/bash"
 
@@ -84,7 +84,7 @@ def test_scan_can_be_cancelled():
     assert scan([("u", h)], [f"w{i}" for i in range(500)], cancel=cancel) == {}
     assert time.monotonic() - t < 1.0
     ctx = context({"/etc/passwd": passwd(ROOT_LINE), "/etc/shadow": f"root:{h}:0::::::\n"},
-                  password_cancel=cancel)
+                  cancel=cancel)
     assert run("password.default", ctx).status == "skip"
 
 
@@ -279,7 +279,7 @@ def test_fixes_are_file_changes():
     svc = {c.path: c for c in fixes["fix.disable-service"].changes}
     assert "disable         = yes" in svc["/etc/xinetd.d/telnet"].after
     # all fixes together: one change per file, each applied on top of the one before
-    changes = combined_changes(list(fixes.values()), ctx.tree)
+    changes, _ = combine(list(fixes.values()), ctx.tree)
     paths = [c.path for c in changes]
     assert len(paths) == len(set(paths))
     shadow = next(c for c in changes if c.path == "/etc/shadow")

@@ -7,11 +7,13 @@ when a result is made. A check that raises yields status `error`, never a pass.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Iterable, Union
 
 from workbench.image.preflight import ImageFacts
+from workbench.image.tree import strict_reads
 from workbench.text import printable
 
 
@@ -69,7 +71,12 @@ class Context:
     guest: object | None = None  # workbench.image.session.GuestReport
     quick: bool = False
     guest_error: str | None = None
-    options: dict = field(default_factory=dict)
+    advisories: tuple[str, ...] = ()
+    """Directories of OSV advisories to compare packages with, besides the bundled ones (--advisories)."""
+    progress: Callable[[object], None] | None = None
+    """Told how a long check is getting on (the password scan's ScanProgress)."""
+    cancel: threading.Event | None = None
+    """Set to stop a long check early (it then says it did not finish)."""
 
     @property
     def tree(self):
@@ -151,7 +158,8 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
         return c.result(Status.SKIP, "Skipped: no Linux root file system was found in the image.",
                         severity=Severity.INFO)
     try:
-        return fail_closed(c, ctx, c.func(c, ctx))
+        with strict_reads():  # a path nothing pulled raises (NotPulled: a bug, never "absent")
+            return fail_closed(c, ctx, c.func(c, ctx))
     except Exception as e:  # a bug in one check must not hide the others, and is never a pass
         first = (str(e).strip().splitlines() or [""])[0][:300]
         return c.result(Status.ERROR, f"The check could not finish ({type(e).__name__}: {first}); nothing was "

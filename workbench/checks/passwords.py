@@ -154,9 +154,8 @@ def default(c: Check, ctx: Context) -> CheckResult:
     targets = [(a.name, a.hash) for a in accounts if a.password_state == "usable"
                and hash_scheme(a.hash) != "unknown"]
     words = default_passwords()
-    found = scan(targets, words, progress=ctx.options.get("password_progress"),
-                 cancel=ctx.options.get("password_cancel"))
-    cancel = ctx.options.get("password_cancel")
+    found = scan(targets, words, progress=ctx.progress, cancel=ctx.cancel)
+    cancel = ctx.cancel
     if cancel is not None and cancel.is_set():
         return c.result("skip", "Skipped: the password scan was cancelled.", severity="info")
     evidence = []

@@ -224,7 +224,7 @@ def remote(c: Check, ctx: Context) -> CheckResult:
         return c.result("warn", f"Not reviewed: {printable(db.problem, 300)}; the installed versions could not be "
                                 "compared with the advisories.", [f"package database: {printable(db.path)}"],
                         "Check the package database by hand (or make it readable) and review again.", incomplete=True)
-    adv = _cached(tuple(ctx.options.get("advisories", ())))
+    adv = _cached(tuple(ctx.advisories))
     by_name = db.by_name()
     evidence: list[str] = []
     for a in adv.advisories:

@@ -11,21 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from workbench.changes import Change
 from workbench.image.tree import GuestTree
-
-
-@dataclass
-class FileChange:
-    path: str
-    action: str  # create | modify | delete
-    before: str | None
-    after: str | None
-    kind: str = "file"  # file | link
-    mode: int | None = None  # for created files
-
-    def to_json(self) -> dict:
-        return {"path": self.path, "action": self.action, "kind": self.kind, "before": self.before,
-                "after": self.after}
 
 
 @dataclass
@@ -51,7 +38,7 @@ class Fix:
     title: str
     checks: list[str]
     targets: list[str]
-    changes: list[FileChange] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     commands: list[FixCommand] = field(default_factory=list)
 
@@ -80,7 +67,7 @@ class View:
             return None
         return self.tree.node(path, follow=follow)
 
-    def record(self, change: "FileChange") -> None:
+    def record(self, change: Change) -> None:
         self.texts[change.path] = change.after if change.action != "delete" else None
         if change.mode is not None:
             self.modes[change.path] = change.mode
@@ -100,7 +87,7 @@ REGISTRY: dict[str, FixSpec] = {}
 
 
 def register_fix(id: str, title: str):
-    """Register a builder `(fix, view) -> None` that appends the fix's FileChanges; ids are unique."""
+    """Register a builder `(fix, view) -> None` that appends the fix's Changes; ids are unique."""
     def deco(func):
         if id in REGISTRY:
             raise RuntimeError(f"fix id {id} is registered twice")
@@ -137,17 +124,29 @@ def build_fixes(results, tree: GuestTree | None) -> list[Fix]:
     return list(merged.values())
 
 
-def combined_changes(fixes: list[Fix], tree: GuestTree) -> list[FileChange]:
-    """The chosen fixes applied one after another: one change per path, from the original to the end."""
+def combine(fixes: list[Fix], tree: GuestTree) -> tuple[list[Change], list[tuple[str, FixCommand]]]:
+    """The chosen fixes applied one after another: one change per path, from the original to the end, and their
+    commands (each once), as (fix id, command).
+
+    Each fix was built on the image as it is (build_fixes); it is built again on what the fixes before it left
+    only when one of them changed a path it changes too (the accounts in /etc/shadow, say)."""
     view = View(tree)
     order: list[str] = []
+    commands: list[tuple[str, FixCommand]] = []
+    seen: set[tuple[str, ...]] = set()
     for chosen in fixes:
-        again = Fix(chosen.id, chosen.title, chosen.checks, chosen.targets)
-        known_fixes()[chosen.id].build(again, view)
-        for ch in again.changes:
+        built = chosen
+        if any(c.path in view.texts for c in chosen.changes):
+            built = Fix(chosen.id, chosen.title, chosen.checks, chosen.targets)
+            REGISTRY[chosen.id].build(built, view)
+        for ch in built.changes:
             view.record(ch)
             if ch.path not in order:
                 order.append(ch.path)
+        for cmd in built.commands:
+            if tuple(cmd.argv) not in seen:
+                seen.add(tuple(cmd.argv))
+                commands.append((chosen.id, cmd))
     out = []
     for path in order:
         node = tree.node(path, follow=False)
@@ -158,18 +157,5 @@ def combined_changes(fixes: list[Fix], tree: GuestTree) -> list[FileChange]:
         if node is None and after is None:
             continue
         action = "delete" if after is None else ("create" if node is None else "modify")
-        out.append(FileChange(path, action, before, after, kind, view.modes.get(path)))
-    return out
-
-
-def combined_commands(fixes: list[Fix], tree: GuestTree) -> list[tuple[str, FixCommand]]:
-    """(fix id, command) of the chosen fixes, in order, each command once, as built on the image as it is."""
-    out, seen = [], set()
-    for chosen in fixes:
-        again = Fix(chosen.id, chosen.title, chosen.checks, chosen.targets)
-        known_fixes()[chosen.id].build(again, View(tree))
-        for cmd in again.commands:
-            if tuple(cmd.argv) not in seen:
-                seen.add(tuple(cmd.argv))
-                out.append((chosen.id, cmd))
-    return out
+        out.append(Change(path, action, before, after, kind, view.modes.get(path)))
+    return out, commands

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from workbench.fixes import FileChange, Fix, View, register_fix
+from workbench.changes import Change
+from workbench.fixes import Fix, View, register_fix
 
 
-def _edit_account_file(tree: View, path: str, names: set[str], edit) -> FileChange | None:
+def _edit_account_file(tree: View, path: str, names: set[str], edit) -> Change | None:
     text = tree.read_text(path)
     if text is None:
         return None
@@ -17,7 +18,7 @@ def _edit_account_file(tree: View, path: str, names: set[str], edit) -> FileChan
             lines[i] = ":".join(edit(f))
             done.add(f[0])
     after = "\n".join(lines)
-    return FileChange(path, "modify", text, after) if after != text else None
+    return Change(path, "modify", text, after) if after != text else None
 
 
 @register_fix("fix.lock-account", "Lock accounts with empty or default passwords")

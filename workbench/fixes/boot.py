@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-from workbench.fixes import FileChange, Fix, FixCommand, View, register_fix
+from workbench.changes import Change
+from workbench.fixes import Fix, FixCommand, View, register_fix
 
 DRIVERS = ("virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi", "nvme")
 INITRAMFS_TOOLS = "/etc/initramfs-tools/modules"
@@ -54,10 +55,10 @@ def initramfs_drivers(fix: Fix, view: View) -> None:
                 text = (before or "# modules to put in the initramfs, one a line\n").rstrip("\n") + "\n"
                 text += "# added by workbench (fix.initramfs-drivers): ECS's virtual disk and network\n"
                 text += "".join(f"{m}\n" for m in add)
-                fix.changes.append(FileChange(INITRAMFS_TOOLS, "modify" if before is not None else "create",
+                fix.changes.append(Change(INITRAMFS_TOOLS, "modify" if before is not None else "create",
                                               before, text, mode=0o644))
             if _initramfs_tools_modules(view) == "dep":
-                fix.changes.append(FileChange(
+                fix.changes.append(Change(
                     INITRAMFS_OVERRIDE, "create", None,
                     "# added by workbench (fix.initramfs-drivers): MODULES=dep picks drivers for the machine the\n"
                     "# initramfs is built on, which was the workbench's appliance, not ECS\nMODULES=most\n", mode=0o644))
@@ -72,7 +73,7 @@ def initramfs_drivers(fix: Fix, view: View) -> None:
             text = ("# added by workbench (fix.initramfs-drivers): ECS's virtual disk and network\n"
                     f'add_drivers+=" {" ".join(DRIVERS)} "\n')
             if before != text:
-                fix.changes.append(FileChange(DRACUT_CONF, "modify" if before is not None else "create", before,
+                fix.changes.append(Change(DRACUT_CONF, "modify" if before is not None else "create", before,
                                               text, mode=0o644))
             fix.commands.append(FixCommand(["dracut", "--force", initrd, version], [initrd],
                                            "the image's own dracut rebuilds it, with the drivers above", verify))
@@ -100,7 +101,7 @@ def fstab_uuid(fix: Fix, view: View) -> None:
             lines[i] = line.replace(fields[0], mapping[fields[0]], 1)
     after = "\n".join(lines)
     if after != text:
-        fix.changes.append(FileChange("/etc/fstab", "modify", text, after))
+        fix.changes.append(Change("/etc/fstab", "modify", text, after))
 
 
 # -- the kernel command line -------------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def _edit(fix: Fix, view: View, path: str, edit) -> None:
         return
     after = edit(text)
     if after != text:
-        fix.changes.append(FileChange(path, "modify", text, after))
+        fix.changes.append(Change(path, "modify", text, after))
 
 
 def _default_grub(text: str | None, words: list[str], drop) -> str:
@@ -154,7 +155,7 @@ def add_cmdline_words(fix: Fix, view: View, config: str, words: list[str], drop=
         return
     # GRUB 2: the distribution's settings, then its generated configuration regenerated
     before = view.read_text("/etc/default/grub")
-    fix.changes.append(FileChange("/etc/default/grub", "modify" if before is not None else "create", before,
+    fix.changes.append(Change("/etc/default/grub", "modify" if before is not None else "create", before,
                                   _default_grub(before, words, drop), mode=0o644))
     entries = [n for n in view.listdir("/boot/loader/entries") if n.endswith(".conf")]
     if entries:  # BootLoaderSpec: grub2-mkconfig leaves the entries alone; their options lines carry the words

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from workbench.fixes import FileChange, Fix, View, register_fix
+from workbench.changes import Change
+from workbench.fixes import Fix, View, register_fix
 from workbench.fixes.boot import add_cmdline_words
 
 
@@ -15,5 +16,5 @@ def interface_names(fix: Fix, view: View) -> None:
             add_cmdline_words(fix, view, path, ["net.ifnames=0", "biosdevname=0"], drop=("net.ifnames=",
                                                                                          "biosdevname="))
         elif kind == "delete" and view.node(path, follow=False) is not None:
-            fix.changes.append(FileChange(path, "delete", view.read_text(path), None))
+            fix.changes.append(Change(path, "delete", view.read_text(path), None))
     fix.notes.append("the NIC keeps the kernel's name (eth0, eth1...) on every boot")

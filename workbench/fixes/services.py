@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from workbench.fixes import FileChange, Fix, View, register_fix
+from workbench.changes import Change
+from workbench.fixes import Fix, View, register_fix
 
 
 @register_fix("fix.disable-service", "Disable risky network services")
@@ -20,15 +21,15 @@ def disable_units(fix: Fix, tree: View) -> None:
         if kind == "link":
             node = tree.node(rest, follow=False)
             if node is not None:
-                fix.changes.append(FileChange(rest, "delete", f"-> {node.target}" if node.target else None, None,
+                fix.changes.append(Change(rest, "delete", f"-> {node.target}" if node.target else None, None,
                                               "link" if node.kind == "link" else "file"))
         elif kind == "mask":
             path = f"/etc/systemd/system/{rest}"
-            fix.changes.append(FileChange(path, "create", None, "-> /dev/null", "link"))
+            fix.changes.append(Change(path, "create", None, "-> /dev/null", "link"))
         elif kind == "upstart":
             path = f"/etc/init/{rest}.override"
             before = tree.read_text(path)
-            fix.changes.append(FileChange(path, "modify" if before is not None else "create", before,
+            fix.changes.append(Change(path, "modify" if before is not None else "create", before,
                                           (before or "") + "manual\n", mode=0o644))
         elif kind in ("xinetd", "inetd"):
             path, _, service = rest.rpartition(":")
@@ -40,7 +41,7 @@ def disable_units(fix: Fix, tree: View) -> None:
             else:
                 edits[path] = re.sub(rf"^(\s*{re.escape(service)}(?::\S+)?\s)", r"#\1", text, flags=re.M)
     for path, after in edits.items():
-        fix.changes.append(FileChange(path, "modify", tree.read_text(path), after))
+        fix.changes.append(Change(path, "modify", tree.read_text(path), after))
 
 
 def _xinetd_disable(text: str, service: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from workbench.fixes import FileChange, Fix, View, register_fix
+from workbench.changes import Change
+from workbench.fixes import Fix, View, register_fix
 
 SSHD_SAFE = {"permitemptypasswords": "no", "protocol": "2", "permitrootlogin": "prohibit-password",
              "hostbasedauthentication": "no", "ignorerhosts": "yes", "permituserenvironment": "no",
@@ -20,7 +21,7 @@ def _remove(fix: Fix, tree: View, with_pub: bool = False) -> None:
             if node is None:
                 continue
             before = tree.read_text(p) if node.kind == "file" else f"-> {node.target}"
-            fix.changes.append(FileChange(p, "delete", before, None, "link" if node.kind == "link" else "file"))
+            fix.changes.append(Change(p, "delete", before, None, "link" if node.kind == "link" else "file"))
 
 
 @register_fix("fix.remove-host-keys", "Remove SSH host keys (regenerated at first boot)")
@@ -64,4 +65,4 @@ def _harden_sshd(fix: Fix, tree: View) -> None:
             lines = head + lines
         after = "\n".join(lines)
         if after != text:
-            fix.changes.append(FileChange(path, "modify", text, after))
+            fix.changes.append(Change(path, "modify", text, after))

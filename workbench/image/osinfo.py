@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from workbench.flavors import Seen, detect_network
 from workbench.image.tree import GuestTree
 
 RHEL_IDS = {"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn", "alinux", "anolis",
@@ -132,45 +133,9 @@ def detect_init(tree: GuestTree) -> str | None:
     return None
 
 
-def detect_network(tree: GuestTree, family: str | None, init: str | None) -> tuple[str | None, list[str]]:
-    """The network stack the parser must write for, with the evidence."""
-    enabled = _enabled_units(tree)
-    found: list[tuple[str, str]] = []
-    netplan = [n for n in tree.listdir("/etc/netplan") if n.endswith((".yaml", ".yml"))]
-    if netplan:
-        found.append(("netplan", f"/etc/netplan/{netplan[0]}"))
-    ifcfg = [n for n in tree.listdir("/etc/sysconfig/network-scripts") if n.startswith("ifcfg-") and n != "ifcfg-lo"]
-    if ifcfg:
-        found.append(("sysconfig", f"/etc/sysconfig/network-scripts/{ifcfg[0]}"))
-    suse = [n for n in tree.listdir("/etc/sysconfig/network") if n.startswith("ifcfg-") and n != "ifcfg-lo"]
-    if suse or (family == "suse" and ("wicked.service" in enabled or tree.exists("/usr/sbin/wicked"))):
-        found.append(("wicked", "/etc/sysconfig/network/" + (suse[0] if suse else "")))
-    nm_keys = tree.listdir("/etc/NetworkManager/system-connections")
-    if nm_keys or "NetworkManager.service" in enabled:
-        found.append(("networkmanager", "/etc/NetworkManager/system-connections" if nm_keys
-                      else "NetworkManager.service is enabled"))
-    networkd = [n for n in tree.listdir("/etc/systemd/network") if n.endswith(".network")]
-    if networkd and ("systemd-networkd.service" in enabled or not enabled):
-        found.append(("networkd", f"/etc/systemd/network/{networkd[0]}"))
-    if tree.is_file("/etc/conf.d/net") and (init == "openrc" or tree.exists("/etc/init.d/net.lo")):
-        found.append(("netifrc", "/etc/conf.d/net"))
-    interfaces = tree.read_text("/etc/network/interfaces", 65536)
-    if interfaces is not None or tree.listdir("/etc/network/interfaces.d"):
-        found.append(("ifupdown", "/etc/network/interfaces"))
-    evidence = [f"{name}: {why}" for name, why in found]
-    if not found:
-        return None, evidence
-    names = [n for n, _ in found]
-    # RHEL 8 ships NetworkManager reading ifcfg files: the sysconfig writer serves both.
-    for preferred in ("netplan", "sysconfig", "wicked", "networkmanager", "networkd", "netifrc", "ifupdown"):
-        if preferred in names:
-            return preferred, evidence
-    return names[0], evidence
-
-
 def detect(tree: GuestTree) -> OsFacts:
     distro, version, family, pretty = detect_release(tree)
     init = detect_init(tree)
-    network, evidence = detect_network(tree, family, init)
+    network, evidence = detect_network(tree, Seen(family, init, frozenset(_enabled_units(tree))))
     return OsFacts(distro=distro, version=version, family=family, init=init, network=network,
                    pretty_name=pretty, evidence=evidence)

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from typing import Callable, IO
 
+from workbench.flavors import all_probes
 from workbench.image.tree import GuestTree, Node, mode_kind
 
 # Trees pulled whole with tar_out, with excludes for bulky content checks never read.
@@ -49,8 +50,7 @@ SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/etc", "/var", "/lib", "/lib64", "
                "/run", "/tmp", "/opt", "/srv", "/nonexistent", "/var/empty", "/var/run"}
 # Paths whose type and link target checks need, probed without reading content.
 PROBES = ["/sbin/init", "/usr/sbin/init", "/bin/sh", "/sbin/openrc", "/sbin/initctl",
-          "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/usr/sbin/NetworkManager",
-          "/usr/sbin/wicked", "/usr/sbin/netplan", "/sbin/ifup", "/usr/sbin/ifup", "/bin/busybox",
+          "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/bin/busybox",
           "/usr/sbin/sshd", "/usr/bin/ssh-keygen", "/usr/sbin/chpasswd", "/usr/bin/systemctl",
           "/bin/systemctl", "/sbin/restorecon", "/usr/sbin/restorecon",
           # boot readiness: the tools that rebuild an initramfs, how interfaces get their names, other configurers
@@ -63,8 +63,18 @@ PROBES = ["/sbin/init", "/usr/sbin/init", "/bin/sh", "/sbin/openrc", "/sbin/init
           "/sbin/dhclient", "/usr/sbin/dhclient", "/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd",
           "/sbin/udevd", "/usr/bin/qemu-ga", "/usr/sbin/qemu-ga", "/usr/bin/vmtoolsd", "/usr/sbin/waagent",
           "/usr/bin/google_guest_agent", "/usr/bin/amazon-ssm-agent", "/usr/sbin/hv_kvp_daemon",
-          "/usr/sbin/VBoxService"]
+          "/usr/sbin/VBoxService", *all_probes()]  # the network stacks': flavors.py
 TOP_LINKS = ["bin", "sbin", "lib", "lib64", "lib32", "libx32"]
+BOOT_PULL = "/boot"  # pulled by image/bootinfo.py (with pull="all", as every check run has it)
+
+
+def review_covers(path: str, homes=()) -> bool:
+    """Whether a review's pulls (pull="all") read path, or learn that it is absent: the trees, single files,
+    probes, package databases, /boot, and the home directories (homes: those of the image's accounts)."""
+    roots = [p for p, _ in TREE_PULLS] + [BOOT_PULL, "/root", "/home", *homes]
+    exact = set(FILE_PULLS) | set(PROBES) | {p for family in PACKAGE_DB_PULLS for p, _ in family}
+    exact |= {"/" + n for n in TOP_LINKS}
+    return path in exact or any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
 def _try(fn, *args):
@@ -202,11 +212,13 @@ def pull_trees(s, tree: GuestTree, notes: list[str], trees=None, files=None, pro
     files = FILE_PULLS if files is None else files
     probes = PROBES if probes is None else probes
     for name, target in zip(TOP_LINKS, g.readlinklist("/", TOP_LINKS)):
+        tree.look("/" + name)
         if target:
             tree.add_link("/" + name, target)
     seen = set()
     for i, (path, excludes) in enumerate(trees):
         real = _try(g.realpath, path)
+        tree.look(path)  # not there, or pulled below: either way a fact
         if not real or real in seen or not _try(g.is_dir, real):
             continue
         seen.add(real)
@@ -214,6 +226,9 @@ def pull_trees(s, tree: GuestTree, notes: list[str], trees=None, files=None, pro
         _tar_into(s, tree, real, list(excludes), notes)
     for path in files:
         real = _try(g.realpath, path)
+        tree.look(path)
+        if real:
+            tree.look(real)
         if real and not tree.is_file(real):
             data = s.read_small(real, tree.max_file)
             if data is not None:
@@ -224,6 +239,10 @@ def pull_trees(s, tree: GuestTree, notes: list[str], trees=None, files=None, pro
         by_dir.setdefault(d or "/", []).append(name)
     for d, names in by_dir.items():
         real = _try(g.realpath, d)
+        for name in names:
+            tree.look(f"{d.rstrip('/')}/{name}")
+            if real:
+                tree.look(f"{real.rstrip('/')}/{name}")
         if not real:
             continue
         stats = _try(g.lstatnslist, real, names) or []
@@ -247,10 +266,12 @@ def home_dirs(s, tree: GuestTree) -> list[str]:
     accounts, _ = parse_accounts(tree)
     cands = ["/root"] + [a.home for a in accounts
                          if a.home and (a.uid == 0 or (a.uid is not None and 1000 <= a.uid < 65534) or a.can_login)]
+    tree.look("/home")
     if _try(g.is_dir, "/home"):
         cands += [f"/home/{n}" for n in (_try(g.ls, "/home") or [])]
     out = []
     for c in cands:
+        tree.look(c)  # a home that is not there (or is a system directory) is a fact too
         real = _try(g.realpath, c)
         if real and real not in out and real not in SYSTEM_DIRS and _try(g.is_dir, real):
             out.append(real)
@@ -333,6 +354,9 @@ def pull_package_db(s, tree: GuestTree) -> None:
         got = False
         for path, limit in family:
             real = _try(s._g.realpath, path)
+            tree.look(path)
+            if real is not None:
+                tree.look(real)
             if real is None or tree.is_file(real):
                 continue
             data = s.read_small(real, limit)

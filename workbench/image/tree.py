@@ -8,6 +8,8 @@ and the whole tree has a byte budget. What exists but was not read is recorded
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import posixpath
 import stat as statmod
 import tarfile
@@ -18,6 +20,22 @@ MAX_FILE_BYTES = 4 << 20
 MAX_TREE_BYTES = 256 << 20
 MAX_ENTRIES = 200_000
 MAX_LINK_HOPS = 40
+_STRICT = contextvars.ContextVar("workbench_strict_reads", default=False)
+
+
+class NotPulled(LookupError):
+    """A check looked up a path that nothing pulled from the image: its absence would be a guess, not a fact
+    (image/pull.py must pull it). Raised only while reads are strict (during a check) and only on a pulled tree."""
+
+
+@contextlib.contextmanager
+def strict_reads():
+    """While a check runs: a lookup outside what was pulled raises NotPulled instead of answering "absent"."""
+    token = _STRICT.set(True)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,8 @@ class GuestTree:
         self.max_file = max_file
         self.max_total = max_total
         self.bytes_kept = 0
+        self.scoped = False  # filled by image/pull.py: lookups outside pulled and looked are not answered
+        self.looked: set[str] = set()  # single paths read or probed in the guest (present or not: both are facts)
 
     # -- building ----------------------------------------------------------------
     def add(self, node: Node) -> None:
@@ -113,6 +133,7 @@ class GuestTree:
         check(relative name, path, size) sees each file's header before its data is read, and may raise to stop
         the transfer there (pull.TooBig): nothing of that member is read."""
         self.pulled.append(normpath(base) or "/")
+        self.scoped = True
         try:
             with tarfile.open(fileobj=fileobj, mode="r|") as tar:
                 for member in tar:
@@ -202,8 +223,31 @@ class GuestTree:
             done = cand
         return done
 
+    def look(self, path: str) -> None:
+        """path was read or probed in the guest: whatever the tree says of it is a fact."""
+        p = normpath(path)
+        if p is not None:
+            self.scoped = True
+            self.looked.add(p)
+
+    def covers(self, path: str) -> bool:
+        """Whether what the tree says of path is a fact: under a pulled tree, a path read or probed, or a directory
+        above one of them. An unscoped tree (built in memory) covers everything."""
+        if not self.scoped:
+            return True
+        p = normpath(path) or "/"
+        if p in self.looked or self.was_pulled(p):
+            return True
+        above = p.rstrip("/") + "/"
+        return any(r.startswith(above) for r in self.pulled) or any(r.startswith(above) for r in self.looked)
+
+    def _checked(self, real: str | None, asked: str) -> str | None:
+        if real is not None and _STRICT.get() and not self.covers(real):
+            raise NotPulled(f"{asked} was not pulled from the image, so whether it is there is not known")
+        return real
+
     def node(self, path: str, follow: bool = True) -> Node | None:
-        real = self.resolve(path, follow_last=follow)
+        real = self._checked(self.resolve(path, follow_last=follow), path)
         return self._nodes.get(real) if real else None
 
     def exists(self, path: str) -> bool:
@@ -244,14 +288,14 @@ class GuestTree:
         return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
     def listdir(self, path: str) -> list[str]:
-        real = self.resolve(path)
+        real = self._checked(self.resolve(path), path)
         if real is None or real not in self._children:
             return []
         return sorted(self._children[real])
 
     def walk(self, top: str = "/") -> Iterator[Node]:
         """Every node at or under top (no symlinks followed), in path order."""
-        real = self.resolve(top)
+        real = self._checked(self.resolve(top), top)
         if real is None:
             return
         prefix = real.rstrip("/") + "/"

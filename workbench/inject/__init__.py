@@ -6,11 +6,11 @@ rehearsal); verify.py reads every write back; run.py stages the output; uninject
 restores what the manifest lists.
 """
 
-from workbench.inject.plan import FIRST, InjectError, InjectionPlan, Write, build_plan
+from workbench.inject.plan import FIRST, InjectError, InjectionPlan, build_plan
 from workbench.inject.run import InjectResult, inject
 from workbench.inject.uninject import uninject
 from workbench.inject.verify import VerifyItem, verify_mounted
 from workbench.inject.writer import BACKUP_DIR, MANIFEST, Writer, apply_plan
 
-__all__ = ["FIRST", "InjectError", "InjectionPlan", "Write", "build_plan", "InjectResult", "inject", "uninject",
+__all__ = ["FIRST", "InjectError", "InjectionPlan", "build_plan", "InjectResult", "inject", "uninject",
            "VerifyItem", "verify_mounted", "BACKUP_DIR", "MANIFEST", "Writer", "apply_plan"]

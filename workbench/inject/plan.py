@@ -7,57 +7,33 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from workbench.changes import Change, dir_write, file_write
 from workbench.errors import WorkbenchError
-from workbench.fixes import Fix, FixCommand, combined_changes, combined_commands
+from workbench.fixes import Fix, FixCommand, combine
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestReport
 from workbench.image.tree import GuestTree
-from workbench.parsers import INSTALL_PATH, build_script, choose_flavor, first_partition_ids
-from workbench.paths import assets_dir
+from workbench.inits import INSTALL_PATH, STYLES
+from workbench.parsers import ParserScript
 
-UNIT_PATH = "/etc/systemd/system/os-conf.service"
-WANTS_LINK = "/etc/systemd/system/multi-user.target.wants/os-conf.service"
 CONF_DIR = "aliyun_custom_image"
 FIRST = "first:"  # paths on the first partition, relative to its root
-RC_LEVELS = (2, 3, 4, 5)
-
-
-def systemd_unit() -> str:
-    """The unit that starts the parser early, before the network is configured (assets/templates)."""
-    return (assets_dir() / "templates" / "os-conf.service").read_text(encoding="utf-8")
+NOTHING_WRITTEN = "Nothing was written"
 
 
 class InjectError(WorkbenchError):
     """The plan cannot be applied; nothing was written (or what was, was removed)."""
 
-
-@dataclass
-class Write:
-    path: str  # guest path, or FIRST + path on the first partition
-    kind: str  # file | dir | link | delete
-    reason: str
-    content: bytes | None = None
-    target: str | None = None
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-    before: str | None = None  # for the preview
-    after: str | None = None
-
-    @property
-    def action(self) -> str:
-        if self.kind == "delete":
-            return "delete"
-        return "modify" if self.before is not None else "create"
+    title = "The image could not be written"
 
 
 @dataclass
 class InjectionPlan:
     flavor: str
-    init: str  # systemd | sysvinit | openrc | unknown
-    writes: list[Write]
+    init: str  # an init style (inits.STYLES) or unknown
+    writes: list[Change]
     first_uuid: str
     first_label: str
     first_mountpoint: str | None
@@ -73,25 +49,18 @@ class InjectionPlan:
             return (mp.rstrip("/") + rel) if mp else f"[first partition]{rel}"
         return path
 
-    def changes(self):
-        """The plan as the same per-file changes the simulation shows."""
-        from workbench.simulate import Change
-
-        out = []
-        for w in self.writes:
-            after = w.after if w.after is not None else (
-                f"-> {w.target}" if w.kind == "link" else None if w.kind in ("dir", "delete") else
-                (w.content or b"").decode("utf-8", "replace"))
-            out.append(Change(self.display_path(w.path), w.action, w.before, after,
-                              "dir" if w.kind == "dir" else "link" if w.kind == "link" else "file"))
-        return out
+    def shown(self) -> list[Change]:
+        """The writes as the views show them: paths on the first partition where the guest mounts it."""
+        return [replace(w, path=self.display_path(w.path)) for w in self.writes]
 
     def to_json(self) -> dict:
         return {"flavor": self.flavor, "init": self.init, "selinux": self.selinux, "fixes": self.fixes,
                 "first_partition": {"uuid": self.first_uuid, "label": self.first_label,
                                     "mountpoint": self.first_mountpoint},
-                "writes": [{"path": self.display_path(w.path), "action": w.action, "kind": w.kind,
-                            "mode": oct(w.mode) if w.kind in ("file", "dir") else None, "reason": w.reason}
+                "writes": [{"path": self.display_path(w.path), "action": w.action,
+                            "kind": "delete" if w.action == "delete" else w.kind,
+                            "mode": oct(w.file_mode) if w.kind in ("file", "dir") and w.action != "delete" else None,
+                            "reason": w.reason}
                            for w in self.writes],
                 "commands": [{"fix": fix_id, **cmd.to_json()} for fix_id, cmd in self.commands],
                 "notes": self.notes}
@@ -101,22 +70,6 @@ class InjectionPlan:
         return (f"runs inside the appliance (in the image, chrooted; never on this host):\n  {cmd.shown()}\n"
                 f"because {cmd.why}\nreplaces (the old copies are kept for uninject):\n"
                 + "".join(f"  {p}\n" for p in cmd.replaces))
-
-
-def _init_style(report: GuestReport) -> str:
-    init = report.os.init if report.os else None
-    tree = report.tree
-    if init in ("systemd", "openrc"):
-        return init
-    if init in ("sysvinit", "upstart", "busybox") and any(tree.is_dir(f"/etc/rc{n}.d") for n in RC_LEVELS):
-        return "sysvinit"
-    if tree.is_dir("/etc/runlevels"):
-        return "openrc"
-    if tree.is_dir("/etc/systemd/system"):
-        return "systemd"
-    if any(tree.is_dir(f"/etc/rc{n}.d") for n in RC_LEVELS):
-        return "sysvinit"
-    return "unknown"
 
 
 def selinux_type(tree: GuestTree) -> str | None:
@@ -129,28 +82,24 @@ def selinux_type(tree: GuestTree) -> str | None:
     return None
 
 
-def build_plan(facts: ImageFacts, report: GuestReport, flavor: str | None = None, script: str | None = None,
-               fixes: list[Fix] | None = None, osconf_text: str | None = None) -> InjectionPlan:
-    """Every write inject would make, from the pulled tree (nothing is read from or written to the image)."""
+def build_plan(facts: ImageFacts, report: GuestReport, script: ParserScript, fixes: list[Fix] | None = None,
+               osconf_text: str | None = None) -> InjectionPlan:
+    """Every write inject would make, from the pulled tree (nothing is read from or written to the image).
+
+    script: parsers.script_for (the same text the simulation runs); fixes: the chosen Fix objects, as the review
+    built them (nothing is checked again)."""
     if report is None or report.os is None:
         raise InjectError("no Linux root file system was found in the image, so there is nowhere to install "
-                          "the parser")
+                          "the parser", title=NOTHING_WRITTEN)
     if facts.first_partition is None:
         raise InjectError("the image has no first partition for the platform's os.conf (see "
-                          "limit.first-partition-fs)")
+                          "limit.first-partition-fs)", title=NOTHING_WRITTEN)
+    if not script.first_uuid and not script.first_label:
+        raise InjectError("the first partition has neither a UUID nor a label the parser could find it by", title=NOTHING_WRITTEN)
     tree = report.tree
-    uuid, label = first_partition_ids(facts)
-    if not uuid and not label:
-        raise InjectError("the first partition has neither a UUID nor a label the parser could find it by")
-    init = _init_style(report)
-    if script is None:
-        flavor = flavor or choose_flavor(report.os).flavor
-        script = build_script(flavor, uuid, label, "openrc" if init == "openrc" else "lsb")
-        name = flavor
-    else:
-        name = "custom script"
-    plan = InjectionPlan(name, init, [], uuid, label, report.os.first_partition_mountpoint,
-                         [f.id for f in fixes or []], selinux=selinux_type(tree))
+    fixes = fixes or []
+    plan = InjectionPlan(script.name, script.init, [], script.first_uuid, script.first_label,
+                         report.os.first_partition_mountpoint, [f.id for f in fixes], selinux=selinux_type(tree))
 
     def current(path: str) -> str | None:
         node = tree.node(path, follow=False)
@@ -160,42 +109,33 @@ def build_plan(facts: ImageFacts, report: GuestReport, flavor: str | None = None
             return f"-> {node.target}"
         return tree.read_text(path) if node.kind == "file" else ""
 
-    def add(w: Write) -> None:
+    def add(w: Change) -> None:
         real = tree.resolve(posixpath.dirname(w.path)) if not w.path.startswith(FIRST) else None
         if real:
             w.path = posixpath.join(real, posixpath.basename(w.path))
         if not w.path.startswith(FIRST) and w.before is None:
             w.before = current(w.path)
+            w.action = "modify" if w.before is not None else "create"
         plan.writes.append(w)
 
-    add(Write(INSTALL_PATH, "file", "the os-conf parser", script.encode(), mode=0o755))
-    if init == "systemd":
-        add(Write(UNIT_PATH, "file", "systemd unit", systemd_unit().encode(), mode=0o644))
-        add(Write(WANTS_LINK, "link", "enable for multi-user.target", target=UNIT_PATH))
-    elif init == "sysvinit":
-        for n in RC_LEVELS:
-            add(Write(f"/etc/rc{n}.d/S05os-conf", "link", f"start in runlevel {n}", target="../init.d/os-conf"))
-    elif init == "openrc":
-        add(Write("/etc/runlevels/default/os-conf", "link", "OpenRC default runlevel", target="/etc/init.d/os-conf"))
+    add(file_write(INSTALL_PATH, script.text.encode(), "the os-conf parser", 0o755))
+    if script.init in STYLES:
+        for w in STYLES[script.init].register():
+            add(w)
     else:
         plan.notes.append("the image's init system is unknown: the parser is installed but nothing starts it")
-    add(Write(FIRST + "/" + CONF_DIR, "dir", "where the platform writes os.conf", mode=0o755))
+    add(dir_write(FIRST + "/" + CONF_DIR, "where the platform writes os.conf"))
     if osconf_text is not None:
-        add(Write(FIRST + f"/{CONF_DIR}/os.conf", "file", "os.conf to test with", osconf_text.encode(), mode=0o600))
-    for ch in combined_changes(fixes or [], tree) if fixes else []:
+        add(file_write(FIRST + f"/{CONF_DIR}/os.conf", osconf_text.encode(), "os.conf to test with", 0o600))
+    changes, plan.commands = combine(fixes, tree)
+    for ch in changes:
         node = tree.node(ch.path, follow=False)
-        reason = "fix: " + ", ".join(f.id for f in fixes if any(c.path == ch.path for c in f.changes))
-        if ch.action == "delete":
-            plan.writes.append(Write(ch.path, "delete", reason, before=ch.before))
-        elif ch.kind == "link":
-            plan.writes.append(Write(ch.path, "link", reason, target=(ch.after or "-> ")[3:], before=ch.before))
-        else:
-            mode = node.mode if node is not None else (ch.mode or 0o644)
-            uid, gid = (node.uid, node.gid) if node is not None else (0, 0)
-            plan.writes.append(Write(ch.path, "file", reason, (ch.after or "").encode(), mode=mode, uid=uid, gid=gid,
-                                     before=ch.before))
-    plan.commands = combined_commands(fixes, tree) if fixes else []
-    if any("/etc/ssh/ssh_host_" in w.path and w.kind == "delete" for w in plan.writes):
+        ch.reason = "fix: " + ", ".join(f.id for f in fixes if any(c.path == ch.path for c in f.changes))
+        if ch.action != "delete" and ch.kind == "file":
+            ch.mode = node.mode if node is not None else (ch.mode or 0o644)
+            ch.uid, ch.gid = (node.uid, node.gid) if node is not None else (0, 0)
+        plan.writes.append(ch)
+    if any("/etc/ssh/ssh_host_" in w.path and w.action == "delete" for w in plan.writes):
         plan.notes.append("host keys are removed: the parser regenerates them at first boot (ssh-keygen -A)")
     if plan.selinux:
         plan.notes.append(f"SELinux ({plan.selinux}) is enabled: written files are labelled with its file contexts")

@@ -75,27 +75,27 @@ def verify_mounted(s: GuestSession, written: ImageFacts, plan: InjectionPlan, la
             gpath = (first_root.rstrip("/") + w.path[len(FIRST):]) if first_root != "/" else w.path[len(FIRST):]
         shown = plan.display_path(w.path)
         try:
-            if w.kind == "file":
+            if w.action == "delete":
+                gone = not s.exists(gpath)
+                items.append(VerifyItem(shown, gone, "removed" if gone else "still present"))
+            elif w.kind == "file":
                 st = s.lstat(gpath)
                 if st is None:
                     raise RuntimeError("no such file")
                 data = s.read_file(gpath)
                 modeless = fat_first and w.path.startswith(FIRST)  # FAT keeps no Unix modes
-                ok = data == w.content and (modeless or (st[0] & 0o7777) == w.mode)
+                ok = data == w.content and (modeless or (st[0] & 0o7777) == w.file_mode)
                 mode = "no modes on FAT" if modeless else f"mode {st[0] & 0o7777:o}"
                 items.append(VerifyItem(shown, ok, f"content sha256 {_sha(data)[:12]}, {mode}"
-                                        + ("" if ok else f" (expected {_sha(w.content or b'')[:12]}, {w.mode:o})")))
+                                        + ("" if ok else f" (expected {_sha(w.content)[:12]}, {w.file_mode:o})")))
             elif w.kind == "link":
                 target = s.readlink(gpath)
                 items.append(VerifyItem(shown, target == w.target, f"link to {target}"))
             elif w.kind == "dir":
                 ok = s.is_dir(gpath)
                 items.append(VerifyItem(shown, ok, "directory present" if ok else "directory missing"))
-            elif w.kind == "delete":
-                gone = not s.exists(gpath)
-                items.append(VerifyItem(shown, gone, "removed" if gone else "still present"))
         except RuntimeError as e:
-            items.append(VerifyItem(shown, w.kind == "delete", f"not found ({str(e).splitlines()[0][:120]})"))
+            items.append(VerifyItem(shown, w.action == "delete", f"not found ({str(e).splitlines()[0][:120]})"))
     for gpath, ctx in (labels or {}).items():
         got = s.selinux_label(gpath)
         items.append(VerifyItem(f"{gpath} (SELinux label)", got == ctx, f"labelled {got}"

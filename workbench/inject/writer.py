@@ -20,7 +20,8 @@ from workbench.image.preflight import ImageFacts
 from workbench.image.guestfiles import S_IFLNK, S_IFMT, S_IFREG
 from workbench.image.session import MANIFEST, GuestSession
 from workbench.image.tree import GuestTree
-from workbench.inject.plan import FIRST, InjectError, InjectionPlan, Write
+from workbench.changes import Change
+from workbench.inject.plan import FIRST, InjectError, InjectionPlan
 from workbench.interrupt import deferred
 
 BACKUP_DIR = "/var/lib/workbench/backup"
@@ -78,16 +79,17 @@ class Writer:
             name = f"{base}.{n}"
         return name
 
-    def _journal(self, w: Write) -> None:
+    def _journal(self, w: Change) -> None:
         """Record what w's path holds now (its content saved in the image), unless an earlier inject did."""
         if w.path in self.entries:
             return  # written before by workbench: what was there originally is already kept
         gpath = self.guest_path(w.path)
         st = self.s.lstat(gpath)
-        entry = {"path": w.path, "guest_path": gpath, "kind": w.kind, "reason": w.reason,
-                 "action": "delete" if w.kind == "delete" else ("modify" if st else "create"),
+        delete = w.action == "delete"
+        entry = {"path": w.path, "guest_path": gpath, "kind": "delete" if delete else w.kind, "reason": w.reason,
+                 "action": "delete" if delete else ("modify" if st else "create"),
                  "previous_sha256": None, "backup": None, "target": w.target,
-                 "mode": oct(w.mode) if w.kind in ("file", "dir") else None, "sha256": None}
+                 "mode": oct(w.file_mode) if w.kind in ("file", "dir") and not delete else None, "sha256": None}
         if st is not None:
             entry["previous_mode"], entry["previous_uid"], entry["previous_gid"] = oct(st[0] & 0o7777), st[1], st[2]
             if (st[0] & S_IFMT) == S_IFLNK:
@@ -102,11 +104,11 @@ class Writer:
                 entry["backup"] = backup
         self.entries[w.path] = entry
 
-    def _replaced(self) -> list[Write]:
+    def _replaced(self) -> list[Change]:
         """The files the plan's commands rewrite, as writes to journal (their originals saved like any other)."""
         out = []
         for fix_id, cmd in self.plan.commands:
-            out += [Write(p, "file", f"replaced by {cmd.argv[0]} ({fix_id})") for p in cmd.replaces]
+            out += [Change(p, "modify", reason=f"replaced by {cmd.argv[0]} ({fix_id})") for p in cmd.replaces]
         return out
 
     def prepare(self) -> None:
@@ -135,22 +137,28 @@ class Writer:
         self.write_manifest("complete")
 
     # -- one write ----------------------------------------------------------------------------------------------
-    def apply(self, w: Write) -> None:
+    def apply(self, w: Change) -> None:
         g = self.s
         path = self.guest_path(w.path)
         prev_stat = g.lstat(path)
         exists = prev_stat is not None
         is_link = exists and (prev_stat[0] & S_IFMT) == S_IFLNK
         is_file = exists and (prev_stat[0] & S_IFMT) == S_IFREG
-        if w.kind == "file":
-            if is_file and (prev_stat[0] & 0o7777) == w.mode and g.read_file(path) == w.content:
+        if w.action == "delete":
+            if not exists:
+                self._done(w, path, None, changed=False)
+                return
+            g.remove(path)
+            self._done(w, path, None)
+        elif w.kind == "file":
+            if is_file and (prev_stat[0] & 0o7777) == w.file_mode and g.read_file(path) == w.content:
                 self._done(w, path, w.content, changed=False)
                 return
             g.mkdir_p(posixpath.dirname(path))
             if is_link:
                 g.remove(path)
-            g.write_file(path, w.content or b"")
-            g.chmod(w.mode, path)
+            g.write_file(path, w.content)
+            g.chmod(w.file_mode, path)
             g.chown(w.uid if prev_stat is None else prev_stat[1], w.gid if prev_stat is None else prev_stat[2], path)
             self._done(w, path, w.content)
         elif w.kind == "link":
@@ -167,21 +175,15 @@ class Writer:
                 self._done(w, path, None, changed=False)
                 return
             g.mkdir_p(path)
-            g.chmod(w.mode, path)
-            self._done(w, path, None)
-        elif w.kind == "delete":
-            if not exists:
-                self._done(w, path, None, changed=False)
-                return
-            g.remove(path)
+            g.chmod(w.file_mode, path)
             self._done(w, path, None)
 
-    def _done(self, w: Write, path: str, new: bytes | None, changed: bool = True) -> None:
+    def _done(self, w: Change, path: str, new: bytes | None, changed: bool = True) -> None:
         entry = self.entries.get(w.path)
         if entry is not None and new is not None:
             entry["sha256"] = _sha(new)
         (self.written if changed else self.unchanged).append(path)
-        if changed and w.kind != "delete":
+        if changed and w.action != "delete":
             self.labelled.append((path, w.kind))
 
     def write_manifest(self, state: str = "complete") -> None:

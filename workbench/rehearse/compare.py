@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workbench.image.tree import GuestTree
-from workbench.simulate import Change
+from workbench.changes import Change
 
 # where a parser's effects show: everything else a boot changes (journal, machine-id...) is not compared
 DOMAIN = ("/etc/sysconfig/network", "/etc/network/", "/etc/netplan/", "/etc/systemd/network/",

@@ -15,6 +15,8 @@ STOPPED = "the rehearsal was stopped before it finished; nothing of it was kept"
 class RehearsalError(WorkbenchError):
     """The rehearsal boot could not be done (exit 2)."""
 
+    title = "The rehearsal boot could not be done"
+
 
 @dataclass
 class RehearsalResult:

@@ -1,6 +1,5 @@
-"""The review as a document an operator can hand over: the model, its JSON, and the headless build.
-
-markdown.py and html.py render it; render() picks by the file name."""
+"""The review as a document an operator can hand over: the model and its JSON. ReviewSession.document makes
+it (the same from the CLI and the TUI); markdown.py and html.py render it; render() picks by the file name."""
 
 from __future__ import annotations
 
@@ -80,42 +79,3 @@ def render(doc: ReviewDocument, suffix: str) -> str:
     if suffix == ".json":
         return json.dumps(to_json(doc), indent=2) + "\n"
     raise ValueError(f"the report's file name must end in .md, .html or .json, not {suffix!r}")
-
-
-def build(image: str, osconf_text: str | None = None, fix_ids: tuple[str, ...] = (), options: dict | None = None,
-          notify=None) -> ReviewDocument:
-    """The whole review of one image, headless: checks, simulation (with an os.conf), the injection plan."""
-    from workbench import osconf as osconf_mod
-    from workbench.inject import InjectError, build_plan
-    from workbench.review import review_image
-    from workbench.simulate import SimulationError, simulate_image
-
-    review = review_image(image, notify=notify, options=options)
-    doc = ReviewDocument(review)
-    if osconf_text is not None:
-        doc.osconf_text = osconf_text
-        doc.osconf_problems = osconf_mod.validate(osconf_text)[1]
-        try:
-            doc.changeset = simulate_image(review.facts, review.guest, osconf_text)
-        except SimulationError as e:
-            doc.notes.append(f"simulation: {e}")
-    else:
-        doc.notes.append("no os.conf was given (--os-conf), so the first boot was not simulated")
-    fixes = [f for f in review.fixes if f.id in fix_ids]
-    idle = [f for f in fix_ids if f not in {x.id for x in review.fixes}]
-    doc.notes += [f"{f}: not offered for this image" for f in idle]
-    try:
-        doc.plan = build_plan(review.facts, review.guest, fixes=fixes)
-    except InjectError as e:
-        doc.notes.append(f"injection: {e}")
-    add_import_plan(doc, image)
-    return doc
-
-
-def add_import_plan(doc: ReviewDocument, image: str) -> None:
-    """The Import section: the ImportImage parameters and the commands, with the operator's values left as
-    placeholders (BUCKET, OBJECT) that import-plan fills in."""
-    from workbench import importplan
-
-    doc.import_plan = importplan.build(doc.review)
-    doc.import_commands = importplan.commands(doc.import_plan, image)

@@ -48,18 +48,24 @@ def _diff_html(change) -> str:
 
 def to_html(doc: ReviewDocument) -> str:
     r = doc.review
-    f = r.facts
     vd = verdict_for(r)
-    kind = vd.kind
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>Image review: {_e(f.name)}</title><style>{CSS}</style></head><body>",
-           f"<h1>Image review: {_e(f.name)}</h1>",
+           f"<title>Image review: {_e(r.facts.name)}</title><style>{CSS}</style></head><body>",
+           f"<h1>Image review: {_e(r.facts.name)}</h1>",
            f'<p class="muted">Reviewed {_e(doc.created)} by workbench {_e(__version__)}.</p>',
-           f'<div class="verdict {kind}" id="verdict">Verdict: {_e(vd.outcome)}</div>',
+           f'<div class="verdict {vd.kind}" id="verdict">Verdict: {_e(vd.outcome)}</div>',
            ("<ul id=\"verdict-reasons\">" + "".join(f"<li>{_e(x)}</li>" for x in vd.reasons) + "</ul>"
-            if vd.reasons else ""),
-           '<section id="image"><h2>Image</h2><ul>',
-           f"<li>file: <code>{_e(f.path)}</code></li>",
+            if vd.reasons else "")]
+    for section in (_image, _partition_map, _checks, _fixes, _osconf, _simulation, _injection, _import, _versions):
+        out += section(doc)
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _image(doc: ReviewDocument) -> list[str]:
+    r = doc.review
+    f = r.facts
+    out = ['<section id="image"><h2>Image</h2><ul>', f"<li>file: <code>{_e(f.path)}</code></li>",
            f"<li>format {_e(f.format)}, virtual size {_e(human_size(f.virtual_size))} ({f.virtual_size} bytes)</li>",
            f"<li>partition table: {_e(f.partition_table)}{_e(f' ({f.mbr_kind} MBR)' if f.mbr_kind else '')}</li>"]
     out += [f"<li>warning: {_e(w)}</li>" for w in f.warnings]
@@ -68,7 +74,13 @@ def to_html(doc: ReviewDocument) -> str:
         out.append(f"<li>operating system: {_e(o.pretty_name or o.distro)} (family {_e(o.family)}, init {_e(o.init)},"
                    f" network {_e(o.network)}); first partition mounted on {_e(o.first_partition_mountpoint)}</li>")
     out.append("</ul>")
-    out.append('<div class="map" id="partition-map">')
+    return out
+
+
+def _partition_map(doc: ReviewDocument) -> list[str]:
+    r = doc.review
+    f = r.facts
+    out = ['<div class="map" id="partition-map">']
     first = f.first_partition
     at = 0
     for p in sorted(f.partitions, key=lambda p: p.start):
@@ -90,9 +102,13 @@ def to_html(doc: ReviewDocument) -> str:
                    f"<td>{_e(human_size(p.size))}</td><td>{_e(p.type_name)}</td><td>{_e(p.filesystem or 'none')}</td>"
                    f"<td>{_e(p.fs.label)}</td><td>{_e(r.mountpoint(p.device))}</td></tr>")
     out.append("</table></section>")
-    out.append('<section id="checks"><h2>Checks</h2>')
+    return out
+
+
+def _checks(doc: ReviewDocument) -> list[str]:
+    out = ['<section id="checks"><h2>Checks</h2>']
     for area, title in AREAS.items():
-        results = [c for c in r.results if c.area == area]
+        results = [c for c in doc.review.results if c.area == area]
         if not results:
             continue
         out.append(f"<h3>{_e(title)}</h3><table><tr><th>status</th><th>severity</th><th>check</th><th>finding</th></tr>")
@@ -106,15 +122,24 @@ def to_html(doc: ReviewDocument) -> str:
                        f"<td><code>{_e(c.id)}</code></td><td>{detail}</td></tr>")
         out.append("</table>")
     out.append("</section>")
-    if r.fixes:
-        chosen = set(doc.plan.fixes) if doc.plan is not None else set()
-        out.append('<section id="fixes"><h2>Fixes offered</h2><ul>')
-        for fx in r.fixes:
-            files = ", ".join(f"{_e(c.action)} <code>{_e(c.path)}</code>" for c in fx.changes[:8])
-            out.append(f"<li><code>{_e(fx.id)}</code>{' <b>(chosen)</b>' if fx.id in chosen else ''}: "
-                       f"{_e(fx.title)}: {files}</li>")
-        out.append("</ul></section>")
-    out.append('<section id="osconf"><h2>os.conf</h2>')
+    return out
+
+
+def _fixes(doc: ReviewDocument) -> list[str]:
+    if not doc.review.fixes:
+        return []
+    chosen = set(doc.plan.fixes) if doc.plan is not None else set()
+    out = ['<section id="fixes"><h2>Fixes offered</h2><ul>']
+    for fx in doc.review.fixes:
+        files = ", ".join(f"{_e(c.action)} <code>{_e(c.path)}</code>" for c in fx.changes[:8])
+        out.append(f"<li><code>{_e(fx.id)}</code>{' <b>(chosen)</b>' if fx.id in chosen else ''}: "
+                   f"{_e(fx.title)}: {files}</li>")
+    out.append("</ul></section>")
+    return out
+
+
+def _osconf(doc: ReviewDocument) -> list[str]:
+    out = ['<section id="osconf"><h2>os.conf</h2>']
     if doc.osconf_text is None:
         out.append("<p>No os.conf was given.</p>")
     else:
@@ -122,7 +147,11 @@ def to_html(doc: ReviewDocument) -> str:
         if doc.osconf_problems:
             out.append("<ul>" + "".join(f"<li>{_e(p.line())}</li>" for p in doc.osconf_problems) + "</ul>")
     out.append("</section>")
-    out.append('<section id="simulation"><h2>Simulated first boot</h2>')
+    return out
+
+
+def _simulation(doc: ReviewDocument) -> list[str]:
+    out = ['<section id="simulation"><h2>Simulated first boot</h2>']
     cs = doc.changeset
     if cs is None:
         out.append("<p>Not simulated (no os.conf, or no Linux root).</p>")
@@ -138,7 +167,11 @@ def to_html(doc: ReviewDocument) -> str:
             out.append("<p>Commands:</p><ul>" + "".join(f"<li><code>{_e(' '.join(a))}</code></li>"
                                                          for a in cs.commands) + "</ul>")
     out.append("</section>")
-    out.append('<section id="injection"><h2>Injection</h2>')
+    return out
+
+
+def _injection(doc: ReviewDocument) -> list[str]:
+    out = ['<section id="injection"><h2>Injection</h2>']
     if doc.inject_result is not None:
         res = doc.inject_result
         out.append(f"<p>Written to <code>{_e(res.output)}</code>; verified: {'yes' if res.ok else '<b>NO</b>'}; "
@@ -156,7 +189,11 @@ def to_html(doc: ReviewDocument) -> str:
     else:
         out.append("<p>No injection plan (see the notes).</p>")
     out.append("</section>")
-    out.append('<section id="import"><h2>Import</h2>')
+    return out
+
+
+def _import(doc: ReviewDocument) -> list[str]:
+    out = ['<section id="import"><h2>Import</h2>']
     if doc.import_plan is not None:
         ip = doc.import_plan
         out.append("<p>ImportImage " + ("(ready)" if ip.ready else "(<b>not ready</b>: the blockers below fail the "
@@ -167,10 +204,12 @@ def to_html(doc: ReviewDocument) -> str:
         for title, key in (("Upload", "ossutil"), ("Import (aliyun CLI)", "aliyun"), ("Terraform", "terraform")):
             out.append(f"<h3>{title}</h3><pre>{html_block(doc.import_commands.get(key, ''))}</pre>")
     out.append("</section>")
+    return out
+
+
+def _versions(doc: ReviewDocument) -> list[str]:
     versions = advisory_data()
-    out.append('<section id="versions"><h2>Versions</h2><ul>'
-               f"<li>workbench {_e(__version__)}</li><li>bundled advisories: {versions['bundled_advisories']} "
-               f"({_e(', '.join(versions['ids']))}), reviewed {_e(', '.join(versions['reviewed']))}</li>"
-               + "".join(f"<li>note: {_e(n)}</li>" for n in doc.notes) + "</ul></section>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    return ['<section id="versions"><h2>Versions</h2><ul>'
+            f"<li>workbench {_e(__version__)}</li><li>bundled advisories: {versions['bundled_advisories']} "
+            f"({_e(', '.join(versions['ids']))}), reviewed {_e(', '.join(versions['reviewed']))}</li>"
+            + "".join(f"<li>note: {_e(n)}</li>" for n in doc.notes) + "</ul></section>"]

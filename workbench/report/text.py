@@ -151,8 +151,8 @@ def print_inject(result, out: TextIO | None = None, color: bool | None = None) -
     for w in plan.writes:
         line = Text("  ")
         line.append(f"{w.action:<7}", style=ACTION_STYLE.get(w.action, ""))
-        mode = f" {w.mode:04o}" if w.kind in ("file", "dir") else ""
-        target = f" -> {printable(w.target, 200)}" if w.kind == "link" else ""
+        mode = f" {w.file_mode:04o}" if w.kind in ("file", "dir") and w.action != "delete" else ""
+        target = f" -> {printable(w.target, 200)}" if w.kind == "link" and w.action != "delete" else ""
         line.append(f" {printable(plan.display_path(w.path), 200)}{target}{mode}  ({printable(w.reason, 200)})")
         console.print(line)
     for fix_id, cmd in plan.commands:
@@ -226,3 +226,45 @@ def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None
             console.print(Text("  " + printable(line, 300), style="dim"))
     for note in result.notes:
         console.print(Text(f"note: {printable(note, 400)}", style="dim"))
+
+
+def export_progress(stream: TextIO):
+    """progress(phase, done, total) for `workbench export`: a bar on a terminal, a line every 10 s otherwise."""
+    import time
+
+    tty = stream.isatty()
+    shown = {"phase": None, "at": 0.0}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if tty:
+            pct = done * 100 // total if total else 0
+            print(f"\r{phase:<11} [{'#' * (pct // 4):<25}] {done >> 20:>7} / {total >> 20} MiB", end="", file=stream)
+        elif phase != shown["phase"] or now - shown["at"] > 10:
+            print(f"workbench: {phase.lower()}: {done >> 20} of {total >> 20} MiB", file=stream)
+        shown["phase"], shown["at"] = phase, now
+
+    return progress
+
+
+def print_export(result) -> None:
+    print(f"{result.output}: {result.format}, {result.virtual_size / (1 << 30):.1f} GiB virtual, "
+          f"{result.size >> 20} MiB written, verified (format, size, partition table)")
+    print(f"sha256 {result.sha256} (in {result.sha256_file})")
+    print(f"Content-MD5 {result.content_md5} (what OSS compares)")
+
+
+def print_import_plan(plan, cmds: dict[str, str]) -> None:
+    from workbench import importplan
+
+    print("ImportImage " + ("(ready)" if plan.ready else "(NOT READY: the blockers below fail the import)"))
+    for key, value in plan.parameters.items():
+        print(f"  {key} = {printable(str(value), 300)}")
+    for b in plan.blockers:
+        print(f"blocker: {printable(b, 400)}")
+    for w in plan.warnings:
+        print(f"warning: {printable(w, 400)}")
+    print(f"The import needs the RAM role {importplan.ROLE} (authorised once per account).")
+    print("\n# upload\n" + printable(cmds["ossutil"], 2000))
+    print("\n# import\n" + printable(cmds["aliyun"], 4000))
+    print("\n# terraform\n" + cmds["terraform"])
