@@ -9,6 +9,7 @@ from workbench.checks import Check, CheckResult, Context, check
 from workbench.enablement import enabled_anywhere
 from workbench.image.tree import GuestTree
 from workbench.netnames import PERSISTENT_RULES, predictable_names
+from workbench.flavors import FLAVORS
 from workbench.parsers import choose_flavor
 from workbench.text import printable
 
@@ -109,6 +110,7 @@ def _cloud_init_network(tree: GuestTree) -> str | None:
 def conflicts(c: Check, ctx: Context) -> CheckResult:
     tree = ctx.tree
     flavor = choose_flavor(ctx.os).flavor
+    beside = FLAVORS[flavor].coexists  # the daemons its configuration lives with (flavors.py)
     found = []
     cloud = _cloud_init_network(tree)
     if cloud:
@@ -116,11 +118,12 @@ def conflicts(c: Check, ctx: Context) -> CheckResult:
     nm = enabled_anywhere(tree, {"systemd": ["NetworkManager.service"], "sysv": ["NetworkManager"],
                                  "openrc": ["NetworkManager"]})
     networkd = enabled_anywhere(tree, {"systemd": ["systemd-networkd.service"]})
-    if nm and flavor not in ("networkmanager", "sysconfig", "netplan"):
+    if nm and "networkmanager" not in beside:
+        # NetworkManager's ifupdown plugin leaves the interfaces file's NICs alone unless managed=true
         conf = (tree.read_text("/etc/NetworkManager/NetworkManager.conf", 65536) or "").lower()
         if flavor != "ifupdown" or re.search(r"^\s*managed\s*=\s*true", conf, re.M):
             found.append(f"NetworkManager is enabled ({nm[0].how}) beside the {flavor} configuration the parser writes")
-    if networkd and flavor not in ("networkd", "netplan"):
+    if networkd and "networkd" not in beside:
         found.append(f"systemd-networkd is enabled ({networkd[0].how}) beside the {flavor} configuration")
     if flavor != "ifupdown":  # ifupdown's own stanzas for the NICs the parser configures with another stack
         for path in ["/etc/network/interfaces"] + [f"/etc/network/interfaces.d/{n}" for n in
