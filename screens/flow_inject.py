@@ -95,9 +95,9 @@ class InjectFlow:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def run_export(self, out: str) -> None:
-        from workbench.export import export
+        from workbench.export import export, infer_format
 
-        fmt = {".raw": "raw", ".img": "raw", ".vhd": "vhd"}.get(os.path.splitext(out)[1].lower(), "qcow2")
+        fmt = infer_format(out)
         try:
             result = export(self.path, out, fmt, progress=lambda phase, done, total: self.post_message(
                 ExportProgress(phase, done, total)), allow_backing=bool(self.state.options.get("allow_backing")))

@@ -295,41 +295,23 @@ def cmd_export(args) -> int:
                     args.allow_backing)
     if tty:
         print(file=sys.stderr)
-    if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(f"{result.output}: {result.format}, {result.virtual_size / (1 << 30):.1f} GiB virtual, "
-              f"{result.size >> 20} MiB written, verified (format, size, partition table)")
-        print(f"sha256 {result.sha256} (in {result.sha256_file})")
-        print(f"Content-MD5 {result.content_md5} (what OSS compares)")
+    print(json.dumps(result.to_json(), indent=2) if args.format == "json" else "\n".join(result.lines()))
     return 0
 
 
 def cmd_import_plan(args) -> int:
     import json
 
-    from workbench import importplan
+    from workbench import importcmds, importplan, importrules
     from workbench.review import review_image
-    from workbench.text import printable
 
-    importplan.validate(args.region, args.bucket, args.object, args.name, args.description)
+    given = importrules.Given(args.region, args.bucket, args.object, args.name, args.description,
+                              [importrules.parse_tag(t) for t in args.tag], args.resource_group, args.role_name,
+                              args.dry_run)
+    importrules.validate(given, args.image)
     review = review_image(args.image, notify=stderr_notify, options={"allow_backing": args.allow_backing})
-    plan = importplan.build(review, args.region, args.bucket, args.object, args.name, args.description)
-    cmds = importplan.commands(plan, args.image)
-    if args.format == "json":
-        print(json.dumps(plan.to_json(), indent=2))
-    else:
-        print("ImportImage " + ("(ready)" if plan.ready else "(NOT READY: the blockers below fail the import)"))
-        for key, value in plan.parameters.items():
-            print(f"  {key} = {printable(str(value), 300)}")
-        for b in plan.blockers:
-            print(f"blocker: {printable(b, 400)}")
-        for w in plan.warnings:
-            print(f"warning: {printable(w, 400)}")
-        print(f"The import needs the RAM role {importplan.ROLE} (authorised once per account).")
-        print("\n# upload\n" + printable(cmds["ossutil"], 2000))
-        print("\n# import\n" + printable(cmds["aliyun"], 4000))
-        print("\n# terraform\n" + cmds["terraform"])
+    plan = importplan.build(review, given)
+    print(json.dumps(plan.to_json(), indent=2) if args.format == "json" else importcmds.text(plan, args.image))
     return 0 if plan.ready else 1
 
 
