@@ -152,8 +152,8 @@ def text(plan: "ImportPlan", image_path: str) -> str:
     out += [f"blocker: {printable(b, 400)}" for b in plan.blockers]
     out += [f"warning: {printable(w, 400)}" for w in plan.warnings]
     out.append(f"The import needs the RAM role {plan.role} (authorised once per account).")
-    force = " (--force: the CLI's metadata declares Features without members, so its lookup refuses " \
-            "--Features.NvmeSupport)" if "--force" in cmds["aliyun"] else ""
-    out += ["", "# upload (ossutil)", cmds["ossutil"], "", f"# import (aliyun CLI){force}", cmds["aliyun"], "",
+    force = "; --force: the CLI's metadata declares Features without members, so its lookup refuses " \
+            "--Features.NvmeSupport" if "--force" in cmds["aliyun"] else ""
+    out += ["", "# upload (ossutil)", cmds["ossutil"], "", f"# import (aliyun CLI{force})", cmds["aliyun"], "",
             f"# terraform (aliyun/alicloud {PROVIDER})", cmds["terraform"]]
     return "\n".join(out)
