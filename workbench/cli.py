@@ -105,22 +105,29 @@ def build_parser() -> argparse.ArgumentParser:
     inj.add_argument("--format", choices=("text", "json"), default="text")
     _allow_backing(inj)
 
-    ex = sub.add_parser("export", help="convert the image for upload, verified, with OUT.sha256 and the Content-MD5")
+    ex = sub.add_parser("export", help="convert the image for upload, verified, with OUT.sha256, OUT.crc64 (OSS's "
+                        "x-oss-hash-crc64ecma) and the Content-MD5")
     ex.add_argument("image")
     ex.add_argument("--output", required=True, metavar="OUT")
-    ex.add_argument("--output-format", choices=("qcow2", "raw", "vhd"), default="qcow2")
+    ex.add_argument("--output-format", choices=("qcow2", "raw", "vhd"), default=None,
+                    help="default: from OUT's suffix (.qcow2, .raw or .img, .vhd), else qcow2")
     ex.add_argument("--compress", action="store_true", help="compress the qcow2 output")
     ex.add_argument("--force", action="store_true", help="replace an existing OUT")
     ex.add_argument("--format", choices=("text", "json"), default="text")
     _allow_backing(ex)
 
-    ip = sub.add_parser("import-plan", help="the ImportImage request the review implies (aliyun CLI, ossutil, Terraform)")
+    ip = sub.add_parser("import-plan", help="the ImportImage request the review implies (aliyun CLI, ossutil, "
+                        "Terraform)")
     ip.add_argument("image")
     ip.add_argument("--region", metavar="R")
     ip.add_argument("--bucket", metavar="B")
     ip.add_argument("--object", metavar="KEY")
     ip.add_argument("--name", metavar="NAME")
     ip.add_argument("--description", metavar="TEXT")
+    ip.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag for the image (repeatable)")
+    ip.add_argument("--resource-group", metavar="RG", help="the resource group id for the image")
+    ip.add_argument("--role-name", metavar="ROLE", help="the RAM role of the import, when not the default one")
+    ip.add_argument("--dry-run", action="store_true", help="the DryRun form: checks the request, imports nothing")
     ip.add_argument("--format", choices=("text", "json"), default="text")
     _allow_backing(ip)
 

@@ -254,32 +254,28 @@ def cmd_rehearse(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from workbench.report.text import export_progress, print_export
+    from workbench.report.text import export_progress
 
     session = ReviewSession(args.image, options_of(args))
     progress = export_progress(sys.stderr)
     result = session.export(args.output, args.output_format, args.force, args.compress, progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print_export(result)
+    print(json.dumps(result.to_json(), indent=2) if args.format == "json" else "\n".join(result.lines()))
     return 0
 
 
 def cmd_import_plan(args) -> int:
-    from workbench import importplan
-    from workbench.report.text import print_import_plan
+    from workbench import importcmds, importrules
 
-    importplan.validate(args.region, args.bucket, args.object, args.name, args.description)
+    given = importrules.Given(args.region, args.bucket, args.object, args.name, args.description,
+                              [importrules.parse_tag(t) for t in args.tag], args.resource_group, args.role_name,
+                              args.dry_run)
+    importrules.validate(given, args.image)
     session = session_of(args)
     _reviewed(session)
-    plan, cmds = session.import_plan(args.region, args.bucket, args.object, args.name, args.description)
-    if args.format == "json":
-        print(json.dumps(plan.to_json(), indent=2))
-    else:
-        print_import_plan(plan, cmds)
+    plan, _ = session.import_plan(given)
+    print(json.dumps(plan.to_json(), indent=2) if args.format == "json" else importcmds.text(plan, args.image))
     return 0 if plan.ready else 1
 
 

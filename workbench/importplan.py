@@ -1,63 +1,28 @@
 """`workbench import-plan`: the ImportImage request the review implies, with nothing guessed.
 
-Every parameter comes from what the review found: the architecture from the default kernel's header, the boot
-mode from the boot code and the EFI system partition, NVMe support from boot.nvme, the disk format and its size
-from the image. What the operator gives (region, bucket, object, name, description) is checked the way the
-platform checks it. Failed import limits and boot-readiness blockers are listed; the commands still print.
+Every parameter comes from what the review found: the architecture from the default kernel's header (or, when
+it does not say, from the guest's own ELF binaries), the boot mode from the boot code and the EFI system
+partition (arm64 boots by UEFI only), NVMe support from boot.nvme, the disk format and its size from the image.
+What the operator gives (region, bucket, object, name, description, tags, resource group, role) is checked the
+way the platform checks it (importrules). Failed import limits and boot-readiness blockers are listed; the
+commands still print. The parameters are the API's own query names, as the official SDK serialises them.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import shlex
 from dataclasses import dataclass, field
 
 from workbench.checks import Status
-from workbench.errors import UsageError
 from workbench.image.bootinfo import boot_mode_of
+from workbench.importcmds import commands  # noqa: F401  (the hand-off's text: importplan.commands)
+from workbench.importrules import DEFAULT_ROLE as ROLE, Given, validate  # noqa: F401
 from workbench.units import GiB
 
 SCHEMA = "workbench.import/1"
 FORMATS = {"qcow2": "QCOW2", "raw": "RAW", "vpc": "VHD"}  # qemu's format name: the API's
 SYSTEM_DISK_GIB = (5, 2048)  # the range a system disk image may have (the import needs more than 5 GiB)
-ARCHITECTURES = {"x86_64": "x86_64", "arm64": "arm64", "i386": "i386"}
+ARCHITECTURES = ("x86_64", "arm64", "i386")
 BLOCKING_AREAS = ("limits", "boot", "network", "guest")
-ROLE = "AliyunECSImageImportDefaultRole"
-NAME = re.compile(r"^[^\W\d_][\w.:-]{1,127}$")
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,4}$")
-
-
-def _sentence(value: str, what: str) -> str:
-    return f"{what} {json.dumps(value, ensure_ascii=True)[:80]}"
-
-
-def validate(region: str | None, bucket: str | None, obj: str | None, name: str | None,
-             description: str | None) -> None:
-    """The operator's values, as the platform checks them: one sentence (UsageError) for the first bad one."""
-    if name is not None:
-        if name.lower().startswith(("http://", "https://")):
-            raise UsageError(f"{_sentence(name, '--name')} must not start with http:// or https://")
-        if not NAME.match(name):
-            raise UsageError(f"{_sentence(name, '--name')} must be 2 to 128 characters, start with a letter, and "
-                             "hold only letters, digits, periods, underscores, colons and hyphens")
-    if description is not None:
-        if not 2 <= len(description) <= 256 or description.lower().startswith(("http://", "https://")):
-            raise UsageError(f"{_sentence(description, '--description')} must be 2 to 256 characters and not start "
-                             "with http:// or https://")
-        if any(ord(c) < 32 or ord(c) == 127 for c in description):
-            raise UsageError(f"{_sentence(description, '--description')} must not hold control characters "
-                             "(newlines, tabs)")
-    if bucket is not None and (not BUCKET.match(bucket) or "--" in bucket):
-        raise UsageError(f"{_sentence(bucket, '--bucket')} is not an OSS bucket name (3 to 63 lower-case letters, "
-                         "digits and hyphens, starting and ending with a letter or digit)")
-    if region is not None and not REGION.match(region):
-        raise UsageError(f"{_sentence(region, '--region')} is not a region id (like cn-hangzhou or ap-southeast-1)")
-    if obj is not None:
-        if not 1 <= len(obj.encode()) <= 1023 or obj.startswith(("/", "\\")) or any(ord(c) < 32 for c in obj):
-            raise UsageError(f"{_sentence(obj, '--object')} is not an OSS object key (1 to 1023 bytes, not starting "
-                             "with / or \\, no control characters)")
 
 
 @dataclass
@@ -70,31 +35,67 @@ class ImportPlan:
     def ready(self) -> bool:
         return not self.blockers
 
+    @property
+    def role(self) -> str:
+        return self.parameters.get("RoleName") or ROLE
+
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "parameters": self.parameters, "warnings": self.warnings,
                 "blockers": self.blockers}
 
 
-def build(review, region: str | None = None, bucket: str | None = None, obj: str | None = None,
-          name: str | None = None, description: str | None = None) -> ImportPlan:
+def _architecture(bf, warnings: list[str], blockers: list[str]) -> str | None:
+    """The kernel's header first; the guest's binaries when the kernel does not say (as libguestfs does)."""
+    kernel = bf.kernel.arch if bf is not None and bf.kernel is not None else None
+    arch = kernel or (bf.binary_arch if bf is not None else None)
+    if kernel is None and arch is not None:
+        warnings.append(f"Architecture={arch} from the guest's binaries ({', '.join(bf.binary_arch_from)}): the "
+                        "default kernel's header does not say")
+    if arch in ARCHITECTURES:
+        return arch
+    if arch is not None:
+        blockers.append(f"the image is built for {arch}: the import takes x86_64, arm64 or i386")
+    else:
+        blockers.append("the architecture could not be read from the default kernel's header nor from the guest's "
+                        "binaries (/bin/sh, ls, env, init)")
+    return None
+
+
+def _boot_mode(mode: str | None, arch: str | None, warnings: list[str], blockers: list[str]) -> str | None:
+    if mode is None:
+        blockers.append("the boot mode could not be determined (no BIOS boot code, no EFI loader): see boot.mode")
+        return None
+    if arch == "arm64":  # no BIOS on arm64: the platform takes UEFI only
+        if mode == "BIOS":
+            blockers.append("an arm64 image boots by UEFI only, and no EFI loader was found on an EFI system "
+                            "partition (only BIOS boot code)")
+            return None
+        return "UEFI"
+    if mode == "both":
+        warnings.append("the image boots by BIOS and by UEFI: BootMode=BIOS (UEFI would work too)")
+        return "BIOS"
+    return mode
+
+
+def build(review, given: Given | None = None) -> ImportPlan:
     """The ImportImage parameters from a finished review (Review: facts, guest, results)."""
-    validate(region, bucket, obj, name, description)
+    given = given or Given()
+    validate(given)
     facts, guest = review.facts, review.guest
     bf = guest.boot if guest is not None else None
     warnings: list[str] = []
     blockers: list[str] = []
-    p: dict = {"Platform": "Customized Linux", "OSType": "linux"}
-    arch = bf.kernel.arch if bf is not None and bf.kernel is not None else None
-    p["Architecture"] = ARCHITECTURES.get(arch or "")
-    if p["Architecture"] is None:
-        blockers.append("the architecture could not be read from the default kernel's header"
-                        + (f" (it says {arch})" if arch else ""))
+    p: dict = {}
+    if given.region is not None:
+        p["RegionId"] = given.region
+    if given.name is not None:
+        p["ImageName"] = given.name
+    if given.description is not None:
+        p["Description"] = given.description
+    p.update({"Platform": "Customized Linux", "OSType": "linux"})
+    p["Architecture"] = _architecture(bf, warnings, blockers)
     mode = boot_mode_of(facts, bf) if bf is not None else None
-    p["BootMode"] = {"BIOS": "BIOS", "UEFI": "UEFI", "both": "BIOS"}.get(mode or "")
-    if mode == "both":
-        warnings.append("the image boots by BIOS and by UEFI: BootMode=BIOS (UEFI would work too)")
-    elif mode is None:
-        blockers.append("the boot mode could not be determined (no BIOS boot code, no EFI loader): see boot.mode")
+    p["BootMode"] = _boot_mode(mode, p["Architecture"], warnings, blockers)
     nvme = next((r for r in review.results if r.id == "boot.nvme"), None)
     p["Features.NvmeSupport"] = "supported" if nvme is not None and nvme.status == Status.PASS else "unsupported"
     if p["Features.NvmeSupport"] == "unsupported":
@@ -111,50 +112,23 @@ def build(review, region: str | None = None, bucket: str | None = None, obj: str
     if not low <= size <= high:
         blockers.append(f"the image's virtual size rounds up to {size} GiB, outside the system disk's range "
                         f"({low} to {high} GiB)")
-    for key, value in (("DiskDeviceMapping.1.OSSBucket", bucket), ("DiskDeviceMapping.1.OSSObject", obj),
-                       ("ImageName", name), ("Description", description), ("RegionId", region)):
-        if value is not None:
-            p[key] = value
+    if given.bucket is not None:
+        p["DiskDeviceMapping.1.OSSBucket"] = given.bucket
+    if given.object is not None:
+        p["DiskDeviceMapping.1.OSSObject"] = given.object
+    for n, (key, value) in enumerate(given.tags, 1):
+        p[f"Tag.{n}.Key"] = key
+        if value:  # an empty value is no value (the aliyun CLI cannot pass an empty one)
+            p[f"Tag.{n}.Value"] = value
+    if given.resource_group is not None:
+        p["ResourceGroupId"] = given.resource_group
+    if given.role_name is not None:
+        p["RoleName"] = given.role_name
+    if given.dry_run:
+        p["DryRun"] = True
     for r in review.results:
         if r.area in BLOCKING_AREAS and r.status == Status.FAIL and str(r.severity) in ("blocker", "high"):
             blockers.append(f"{r.id}: {r.detail}")
         elif r.area in BLOCKING_AREAS and r.status in (Status.FAIL, Status.WARN, Status.ERROR, Status.SKIP):
             warnings.append(f"{r.id} ({r.status}): {r.detail}")
     return ImportPlan(p, warnings, blockers)
-
-
-def commands(plan: ImportPlan, image_path: str) -> dict[str, str]:
-    """The ossutil upload, the aliyun CLI call and the Terraform block; every value shell- or HCL-quoted."""
-    p = plan.parameters
-    bucket, obj = p.get("DiskDeviceMapping.1.OSSBucket", "BUCKET"), p.get("DiskDeviceMapping.1.OSSObject", "OBJECT")
-    q = shlex.quote
-    upload = f"ossutil cp {q(image_path)} {q(f'oss://{bucket}/{obj}')}"
-    args = ["aliyun", "ecs", "ImportImage"]
-    for key in ("RegionId", "ImageName", "Description", "Platform", "OSType", "Architecture", "BootMode"):
-        if p.get(key) is not None:
-            args += [f"--{key}", str(p[key])]
-    if p.get("Features.NvmeSupport") is not None:
-        args += ["--Features.NvmeSupport", p["Features.NvmeSupport"]]
-    args += ["--DiskDeviceMapping.1.OSSBucket", bucket, "--DiskDeviceMapping.1.OSSObject", obj]
-    for key in ("DiskDeviceMapping.1.Format", "DiskDeviceMapping.1.DiskImageSize"):
-        if p.get(key) is not None:
-            args += [f"--{key}", str(p[key])]
-    cli = " ".join(q(a) for a in args)
-
-    def hcl(v) -> str:
-        return json.dumps(v, ensure_ascii=True).replace("${", "$${").replace("%{", "%%{")
-
-    lines = ['resource "alicloud_image_import" "workbench" {']
-    for key, attr in (("ImageName", "image_name"), ("Description", "description"), ("Architecture", "architecture"),
-                      ("OSType", "os_type"), ("Platform", "platform"), ("BootMode", "boot_mode")):
-        if p.get(key) is not None:
-            lines.append(f"  {attr:<12} = {hcl(p[key])}")
-    lines.append("  disk_device_mapping {")
-    lines.append(f"    oss_bucket      = {hcl(bucket)}")
-    lines.append(f"    oss_object      = {hcl(obj)}")
-    if p.get("DiskDeviceMapping.1.Format"):
-        lines.append(f"    format          = {hcl(p['DiskDeviceMapping.1.Format'])}")
-    lines.append(f"    disk_image_size = {int(p['DiskDeviceMapping.1.DiskImageSize'])}")
-    lines.append("  }")
-    lines.append("}")
-    return {"ossutil": upload, "aliyun": cli, "terraform": "\n".join(lines)}

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from workbench.export import ExportResult
     from workbench.image.session import Progress
     from workbench.importplan import ImportPlan
+    from workbench.importrules import Given
     from workbench.inject import InjectionPlan, InjectResult
     from workbench.rehearse import RehearsalResult
     from workbench.report.document import ReviewDocument
@@ -78,8 +79,7 @@ class LaterSteps:
                       progress: Callable[[str, int, int], None] | None = None) -> ExportResult:
         from workbench.export import export
 
-        fmt = out_format or {".raw": "raw", ".img": "raw", ".vhd": "vhd"}.get(output[-4:].lower(), "qcow2")
-        return export(self.path, output, fmt, force, compress, progress, self.options.allow_backing)
+        return export(self.path, output, out_format, force, compress, progress, self.options.allow_backing)
 
     def take_export(self, result: ExportResult | None, error: str | None = None) -> None:
         self.export_result, self.export_error = result, error
@@ -90,12 +90,12 @@ class LaterSteps:
         self.take_export(result)
         return result
 
-    def import_plan(self, region=None, bucket=None, obj=None, name=None, description=None
-                    ) -> tuple[ImportPlan, dict[str, str]]:
-        """The ImportImage request the review implies, and the ossutil / aliyun / Terraform commands."""
+    def import_plan(self, given: Given | None = None) -> tuple[ImportPlan, dict[str, str]]:
+        """The ImportImage request the review implies (with what the operator gave: region, bucket, object, name,
+        tags...), and the ossutil / aliyun / Terraform commands."""
         from workbench import importplan
 
-        plan = importplan.build(self.review, region, bucket, obj, name, description)
+        plan = importplan.build(self.review, given)
         return plan, importplan.commands(plan, self.path)
 
     # -- the document ------------------------------------------------------------------------------------------------

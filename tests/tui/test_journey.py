@@ -76,7 +76,7 @@ async def test_walk_the_whole_journey(built, recorded, tmp_path):
         assert "NOT READY" in pane and "✘ boot.initramfs-drivers:" in pane and "Customized Linux" in pane
         await pilot.press("ctrl+y")
         await pilot.pause()
-        assert app.clipboard.startswith("aliyun ecs ImportImage ") and "--Platform 'Customized Linux'" in app.clipboard
+        assert app.clipboard.startswith("aliyun ecs ImportImage ") and "'--Platform=Customized Linux'" in app.clipboard
         upload = tmp_path / "upload.qcow2"
         app.screen.query_one("#rep-export", Input).value = str(upload)
         await pilot.press("ctrl+k")

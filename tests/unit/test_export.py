@@ -1,5 +1,7 @@
-"""`workbench export` on images the fixture builder makes: verified round trips to raw and vhd whose checksums match
-sha256sum and openssl's base64 MD5, refusals that write nothing, and SIGTERM leaving nothing behind."""
+"""`workbench export` on images the fixture builder makes: verified round trips to raw, vhd and qcow2 whose checksums
+match sha256sum, openssl's base64 MD5 and OSS's own CRC-64 (oss2's Crc64), the format from OUT's suffix, the
+CRC-64 comparison commands run in a real shell against an ossutil stand-in with ossutil's own rules, refusals that
+write nothing, and SIGTERM leaving nothing behind."""
 
 import base64
 import os
@@ -9,8 +11,9 @@ import sys
 import time
 
 import pytest
+from oss2.utils import Crc64
 
-from workbench.export import export, table_of
+from workbench.export import export, infer_format, recorded_crc64, table_of
 from workbench.image.preflight import preflight
 from workbench.sample.build import Disk, Part, build
 from workbench.units import MiB
@@ -42,6 +45,11 @@ def test_round_trip_with_checksums(small, tmp_path, fmt, qemu):
     md5 = subprocess.run(["openssl", "md5", "-binary", str(out)], capture_output=True, check=True).stdout
     assert result.content_md5 == base64.b64encode(md5).decode()
     assert {"Converting", "Verifying", "Checksums"} <= set(seen)
+    crc = Crc64()
+    crc.update(out.read_bytes())
+    assert result.crc64 == crc.crc  # what OSS reports as x-oss-hash-crc64ecma
+    assert (tmp_path / f"disk.{fmt}.crc64").read_text() == f"{crc.crc}  disk.{fmt}\n"
+    assert recorded_crc64(str(out)) == crc.crc and result.to_json()["crc64ecma"] == str(crc.crc)
 
 
 def test_refusals_write_nothing(small, tmp_path, run_cli):
@@ -55,7 +63,77 @@ def test_refusals_write_nothing(small, tmp_path, run_cli):
     assert proc.returncode == 2 and "is the source image itself" in proc.stderr
     proc = run_cli("export", small, "--output", tmp_path / "c.raw", "--output-format", "raw", "--compress")
     assert proc.returncode == 2 and "--compress works only with" in proc.stderr
-    assert sorted(os.listdir(tmp_path)) == ["disk.raw", "same.qcow2"]
+    proc = run_cli("export", small, "--output", tmp_path / "c.vhd", "--output-format", "raw")
+    assert proc.returncode == 2 and "ends in .vhd but --output-format is raw" in proc.stderr
+    proc = run_cli("export", small, "--output", tmp_path / "new\nline.raw")
+    assert proc.returncode == 2 and "does not print" in proc.stderr
+    (tmp_path / "d.raw.crc64").write_text("keep\n")
+    proc = run_cli("export", small, "--output", tmp_path / "d.raw")
+    assert proc.returncode == 2 and "d.raw.crc64 already exists" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["d.raw.crc64", "disk.raw", "same.qcow2"]
+
+
+@pytest.mark.parametrize("name, given, fmt", [("a.vhd", None, "vhd"), ("a.IMG", None, "raw"), ("a.raw", None, "raw"),
+                                              ("a.qcow2", None, "qcow2"), ("a.bin", None, "qcow2"),
+                                              ("a.bin", "vhd", "vhd"), ("a.qcow2", "qcow2", "qcow2")])
+def test_the_format_comes_from_the_suffix(name, given, fmt):
+    assert infer_format(name, given) == fmt
+
+
+def test_an_export_named_vhd_is_vhd(small, tmp_path):
+    result = export(str(small), str(tmp_path / "disk.vhd"))
+    assert result.format == "vhd" and preflight(str(tmp_path / "disk.vhd")).format == "vpc"
+
+
+def fake_ossutil(tmp_path):
+    """PATH and FAKE_OSS for the ossutil stand-in (tests/fixtures/clients/fake_ossutil.py)."""
+    from pathlib import Path
+
+    bindir, store = tmp_path / "bin", tmp_path / "oss"
+    bindir.mkdir()
+    store.mkdir()
+    script = Path(__file__).resolve().parents[1] / "fixtures" / "clients" / "fake_ossutil.py"
+    (bindir / "ossutil").write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
+    (bindir / "ossutil").chmod(0o755)
+    return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "FAKE_OSS": str(store)}
+
+
+def bash(script: str, env, cwd) -> str:
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_the_printed_crc_comparisons_run_against_ossutil(small, tmp_path, run_cli, monkeypatch):
+    from tests.unit.test_import_plan import review
+    from workbench import importcmds, importplan
+    from workbench.importrules import Given
+
+    env = fake_ossutil(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the image path is relative, as an operator types it
+    out = tmp_path / "-disk 1.raw"  # a name that starts with '-': ossutil would take it for an option
+    proc = run_cli("export", small, "--output", "-disk 1.raw", "--format", "text", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("CRC-64/ECMA ") and "-disk 1.raw.crc64" in line for line in lines)
+    bash("ossutil cp ./-disk\\ 1.raw oss://BUCKET/-disk\\ 1.raw", env, tmp_path)  # the upload, by hand
+    assert bash(lines[-1], env, tmp_path).strip() == "CRC-64 matches"  # export's own comparison line
+    plan = importplan.build(review(fmt="raw"), Given(bucket="my-images", object="images/-disk 1.raw"))
+    for image, whence in (("-disk 1.raw", "recorded"), (str(small), "hash")):
+        upload = importcmds.commands(plan, image)["ossutil"]
+        assert ("the one workbench export recorded" in upload) == (whence == "recorded")
+        assert bash(upload, env, tmp_path).strip() == "CRC-64 matches"
+    with open(out, "r+b") as f:  # the object now differs from what export recorded
+        f.write(b"changed")
+    upload = importcmds.commands(plan, "-disk 1.raw")["ossutil"]
+    assert "recorded" not in upload  # OUT.crc64 is older than the changed file: not trusted
+    os.utime(out, (0, 0))  # an old file again: the recorded CRC-64 is trusted and the object must differ
+    upload = importcmds.commands(plan, "-disk 1.raw")["ossutil"]
+    assert bash(upload, env, tmp_path).strip() == "CRC-64 DIFFERS"
+    bad = upload.replace("ossutil cp './-disk", "ossutil cp '-disk", 1)
+    assert bad != upload
+    assert "Bad flag" in subprocess.run(["bash", "-c", bad], capture_output=True, text=True, env=env,
+                                        cwd=tmp_path).stdout  # why the path gets its ./
 
 
 def test_sigterm_during_an_export_leaves_nothing(small, tmp_path):

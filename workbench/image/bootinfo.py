@@ -16,7 +16,7 @@ from workbench.image import bootloader as bl
 from workbench.image import pull as pulling
 from workbench.image.initramfs import Initramfs, read_initramfs_stream
 from workbench.image.parttable import BIOS_BOOT_GUID
-from workbench.image.kernel import HEAD, KernelId, identify, version_from_name
+from workbench.image.kernel import HEAD, KernelId, elf_arch, identify, version_from_name
 from workbench.image.tree import GuestTree, mode_kind
 
 # /boot is pulled without what is big and not read as text (kernels, initramfs images, EFI binaries, modules)
@@ -69,6 +69,8 @@ class BootFacts:
     fallback_loader: str | None = None  # EFI/BOOT/BOOTX64.EFI (or the arch's) when present
     space: dict[str, dict[str, int]] = field(default_factory=dict)  # mountpoint -> statvfs numbers
     notes: list[str] = field(default_factory=list)
+    binary_arch: str | None = None  # from the guest's own executables, read when the kernel's header does not say
+    binary_arch_from: list[str] = field(default_factory=list)  # the executables it was read from
 
     @property
     def cmdline(self) -> str:
@@ -230,8 +232,23 @@ def collect(s, tree: GuestTree, facts, mounts) -> BootFacts:
                                                                    "ffree", "favail")}
             except RuntimeError:
                 pass
+    if arch is None:
+        _binary_arch(s, out)
+        arch = out.binary_arch
     _esp_loaders(s, facts, mounts, arch, out)
     return out
+
+
+def _binary_arch(s, out: BootFacts) -> None:
+    """The architecture of the guest's executables, when the ones read agree (a few ELF headers, 64 bytes each)."""
+    found = {path: elf_arch(head) for path, head in pulling.elf_heads(s).items()}
+    archs = {a for a in found.values() if a is not None}
+    if len(archs) == 1:
+        out.binary_arch = archs.pop()
+        out.binary_arch_from = [p for p, a in found.items() if a is not None]
+    elif archs:
+        out.notes.append("the guest's executables disagree on their architecture: "
+                         + ", ".join(f"{p} {a}" for p, a in found.items() if a))
 
 
 def _kernel(s, tree: GuestTree, path: str, initrd: str | None, boot: dict) -> KernelFacts:

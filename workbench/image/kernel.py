@@ -48,6 +48,17 @@ def identify(head: bytes) -> KernelId:
     return KernelId(None, None, "unknown")
 
 
+def elf_arch(head: bytes) -> str | None:
+    """The architecture an ELF executable is built for (e_machine, with its class: an x32 or arm32 build of the
+    same machine is not the 64-bit architecture); None when head is not an ELF header."""
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
+        return None
+    machine = struct.unpack_from("<H" if head[5] == 1 else ">H", head, 18)[0]
+    arch = ELF_MACHINES.get(machine)
+    bits = {"x86_64": 2, "arm64": 2, "i386": 1, "riscv64": 2, "ppc64": 2}.get(arch or "")
+    return arch if bits in (None, head[4]) else None
+
+
 def _version_in(head: bytes) -> str | None:
     m = re.search(rb"Linux version (\d+\.\d+[\w.+~-]*)", head)
     return m.group(1).decode("ascii", "replace") if m else None

@@ -77,6 +77,25 @@ def review_covers(path: str, homes=()) -> bool:
     return path in exact or any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
+# Executables every Linux userland has, whose ELF header tells the architecture when the kernel's does not
+# (as libguestfs's inspection does): only their first bytes are read, one small pread each.
+ELF_PROBES = ["/bin/sh", "/usr/bin/ls", "/bin/ls", "/usr/bin/env", "/sbin/init", "/bin/busybox"]
+ELF_HEAD = 64  # an ELF header
+ELF_READS = 3  # headers that must agree; the rest of the list is not read
+
+
+def elf_heads(s, paths=None) -> dict[str, bytes]:
+    """The first ELF_HEAD bytes of the first ELF_READS of paths that are regular files (links followed)."""
+    out: dict[str, bytes] = {}
+    for path in ELF_PROBES if paths is None else paths:
+        if len(out) >= ELF_READS:
+            break
+        head = s.read_small(path, ELF_HEAD, head=True)
+        if head:
+            out[path] = head
+    return out
+
+
 def _try(fn, *args):
     try:
         return fn(*args)

@@ -245,26 +245,3 @@ def export_progress(stream: TextIO):
         shown["phase"], shown["at"] = phase, now
 
     return progress
-
-
-def print_export(result) -> None:
-    print(f"{result.output}: {result.format}, {result.virtual_size / (1 << 30):.1f} GiB virtual, "
-          f"{result.size >> 20} MiB written, verified (format, size, partition table)")
-    print(f"sha256 {result.sha256} (in {result.sha256_file})")
-    print(f"Content-MD5 {result.content_md5} (what OSS compares)")
-
-
-def print_import_plan(plan, cmds: dict[str, str]) -> None:
-    from workbench import importplan
-
-    print("ImportImage " + ("(ready)" if plan.ready else "(NOT READY: the blockers below fail the import)"))
-    for key, value in plan.parameters.items():
-        print(f"  {key} = {printable(str(value), 300)}")
-    for b in plan.blockers:
-        print(f"blocker: {printable(b, 400)}")
-    for w in plan.warnings:
-        print(f"warning: {printable(w, 400)}")
-    print(f"The import needs the RAM role {importplan.ROLE} (authorised once per account).")
-    print("\n# upload\n" + printable(cmds["ossutil"], 2000))
-    print("\n# import\n" + printable(cmds["aliyun"], 4000))
-    print("\n# terraform\n" + cmds["terraform"])

@@ -13,6 +13,7 @@ the modules are placeholders).
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -21,6 +22,11 @@ from workbench import crypt
 from workbench.sample.build import BuildError, Disk, Part, Tree, build, new_uuid
 from workbench.sample.rpmdb import rpm_database
 from workbench.units import GiB
+
+# What the sample's executables hold: an x86_64 ELF header (as a CentOS 7 build's; the architecture reads from
+# it when the placeholder kernel does not say), then a placeholder: nothing in the sample runs.
+ELF_X86_64 = (b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HHIQQQIHHHHHH", 2, 0x3E, 1, 0, 64, 0, 0, 64, 56, 0,
+                                                                64, 0, 0) + b"placeholder\n")
 
 BOOT_UUID = "9b2c3a4e-7f1d-4c6b-8a2e-5d0f1e2a3b4c"
 ROOT_UUID = "3f6e8d1a-2b4c-4e5f-9a7b-8c9d0e1f2a3b"
@@ -110,13 +116,13 @@ def root_tree() -> Tree:
     for name, target in (("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")):
         t.symlink("/" + name, target)
     # init, shells and the tools the parser and checks look for
-    t.file("/usr/lib/systemd/systemd", b"\x7fELF placeholder\n", 0o755)
+    t.file("/usr/lib/systemd/systemd", ELF_X86_64, 0o755)
     t.symlink("/usr/sbin/init", "../lib/systemd/systemd")
-    t.file("/usr/bin/bash", b"\x7fELF placeholder\n", 0o755)
+    t.file("/usr/bin/bash", ELF_X86_64, 0o755)
     t.symlink("/usr/bin/sh", "bash")
     for tool in ("usr/bin/systemctl", "usr/sbin/sshd", "usr/bin/ssh-keygen", "usr/sbin/chpasswd",
                  "usr/sbin/xinetd", "usr/sbin/in.telnetd", "usr/sbin/restorecon"):
-        t.file("/" + tool, b"\x7fELF placeholder\n", 0o755)
+        t.file("/" + tool, ELF_X86_64, 0o755)
 
     t.file("/etc/centos-release", "CentOS Linux release 7.9.2009 (Core)\n")
     t.symlink("/etc/redhat-release", "centos-release")
