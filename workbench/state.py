@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from workbench.inject import InjectionPlan, InjectResult
     from workbench.journey import Step
     from workbench.rehearse import RehearsalResult
-    from workbench.report.document import ReviewDocument
     from workbench.simulate import ChangeSet
 
 Notify = Callable[[str], None]

@@ -3,8 +3,10 @@ names of partition types; the model the sample, the tests' catalogue and build.p
 
 from __future__ import annotations
 
+import os
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from workbench.image.parttable import BIOS_BOOT_GUID, ESP_GUID
 
