@@ -1,0 +1,37 @@
+"""The real programs our readers are compared with, found on the host (scripts/bootstrap.sh installs them).
+
+A test that needs one and does not find it skips, saying which program and package are missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+PACKAGES = {"sshd": "openssh-server", "ssh-keygen": "openssh-client", "dpkg-query": "dpkg",
+            "systemctl": "systemd", "findmnt": "util-linux"}
+
+
+def need(program: str) -> str:
+    """The path of program, or skip the test with the reason printed."""
+    path = shutil.which(program) or next((p for p in (f"/usr/sbin/{program}", f"/sbin/{program}")
+                                          if os.access(p, os.X_OK)), None)
+    if path is None:
+        pytest.skip(f"{program} is not installed (package {PACKAGES.get(program, '?')}; scripts/bootstrap.sh "
+                    "installs it): the differential test against it cannot run")
+    return path
+
+
+def run(argv: list[str], timeout: int = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, timeout=timeout, **kw)
+
+
+def report(disagreements: list[str], corpus: int, what: str) -> None:
+    """Fail with every disagreement listed (the first 20 in full); print the corpus size either way."""
+    print(f"{what}: {corpus} generated variations, {len(disagreements)} disagreement(s)")
+    if disagreements:
+        shown = "\n".join(disagreements[:20])
+        more = f"\n… and {len(disagreements) - 20} more" if len(disagreements) > 20 else ""
+        pytest.fail(f"{len(disagreements)} of {corpus} variations: our reader and {what} disagree:\n{shown}{more}")
