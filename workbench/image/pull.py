@@ -16,6 +16,7 @@ import threading
 from typing import Callable, IO
 
 from workbench.image.tree import GuestTree, Node, mode_kind
+from workbench.sshpaths import SYSTEM_DIRS
 
 # Trees pulled whole with tar_out, with excludes for bulky content checks never read.
 TREE_PULLS: list[tuple[str, list[str]]] = [
@@ -23,6 +24,7 @@ TREE_PULLS: list[tuple[str, list[str]]] = [
               "./pki/ca-trust/extracted", "./ssl/certs/*.pem", "./gconf", "./brltty"]),
     ("/usr/lib/systemd/system", []),
     ("/lib/systemd/system", []),
+    ("/usr/local/lib/systemd/system", []),
 ]
 # Single files pulled when present.
 FILE_PULLS = ["/usr/lib/os-release"]
@@ -45,8 +47,6 @@ LISTING_ENTRIES = 200_000
 STAT_CHUNK = 1000
 TAR_OVERHEAD = 64 << 20  # what a transfer may carry beyond the file data it keeps (headers, long names)
 MAX_RESTARTS = 8  # transfers made again without a member that was too big; then the tree is not read
-SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/etc", "/var", "/lib", "/lib64", "/proc", "/sys", "/dev", "/boot",
-               "/run", "/tmp", "/opt", "/srv", "/nonexistent", "/var/empty", "/var/run"}
 # Paths whose type and link target checks need, probed without reading content.
 PROBES = ["/sbin/init", "/usr/sbin/init", "/bin/sh", "/sbin/openrc", "/sbin/initctl",
           "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/usr/sbin/NetworkManager",
@@ -240,13 +240,12 @@ def pull_trees(s, tree: GuestTree, notes: list[str], trees=None, files=None, pro
 
 
 def home_dirs(s, tree: GuestTree) -> list[str]:
-    """Real paths of /root, the accounts' homes and /home/*, system directories left out."""
-    from workbench.accounts import parse_accounts
+    """Real paths of /root, the accounts' homes and /home/*, system directories left out. A home reached
+    through a symbolic link gets that link in the tree, so that the checks find it by its written path."""
+    from workbench.sshpaths import home_candidates
 
     g = s._g
-    accounts, _ = parse_accounts(tree)
-    cands = ["/root"] + [a.home for a in accounts
-                         if a.home and (a.uid == 0 or (a.uid is not None and 1000 <= a.uid < 65534) or a.can_login)]
+    cands = [home for _, home in home_candidates(tree)]
     if _try(g.is_dir, "/home"):
         cands += [f"/home/{n}" for n in (_try(g.ls, "/home") or [])]
     out = []
@@ -254,7 +253,15 @@ def home_dirs(s, tree: GuestTree) -> list[str]:
         real = _try(g.realpath, c)
         if real and real not in out and real not in SYSTEM_DIRS and _try(g.is_dir, real):
             out.append(real)
+            link_to(tree, c, real)
     return out
+
+
+def link_to(tree: GuestTree, path: str, real: str) -> None:
+    """Make path lead to real in the tree, when the guest reached real from path through symbolic links."""
+    at = tree.resolve(path)
+    if at is not None and at != real and tree.node(at, follow=False) is None:
+        tree.add_link(at, real)
 
 
 def pull_homes(s, tree: GuestTree, notes: list[str]) -> None:
@@ -291,6 +298,9 @@ def pull_homes(s, tree: GuestTree, notes: list[str]) -> None:
             if data is not None:
                 tree.unread.pop(path, None)
                 tree.add(Node(path, "file", mode & 0o7777, size=len(data), data=data))
+    from workbench.image.pull_ssh import pull_ssh
+
+    pull_ssh(s, tree, notes)
 
 
 def _tar_into(s, tree: GuestTree, directory: str, excludes: list[str], notes: list[str],
@@ -348,4 +358,8 @@ def pull_package_db(s, tree: GuestTree) -> None:
                 tree.add_link(path, real)
             got = True
         if got:
+            updates = _try(s._g.realpath, "/var/lib/dpkg/updates") if family is PACKAGE_DB_PULLS[0] else None
+            if updates and _try(s._g.is_dir, updates):  # dpkg's journal, applied over the status file
+                _tar_into(s, tree, updates, [], [])
+                link_to(tree, "/var/lib/dpkg/updates", updates)
             return
