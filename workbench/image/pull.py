@@ -25,6 +25,9 @@ TREE_PULLS: list[tuple[str, list[str]]] = [
     ("/usr/lib/systemd/system", []),
     ("/lib/systemd/system", []),
     ("/usr/local/lib/systemd/system", []),
+    ("/usr/lib/systemd/system-preset", []),
+    ("/lib/systemd/system-preset", []),
+    ("/usr/local/lib/systemd/system-preset", []),
 ]
 # Single files pulled when present.
 FILE_PULLS = ["/usr/lib/os-release"]

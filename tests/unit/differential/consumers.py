@@ -4,6 +4,8 @@ A test that needs one and does not find it skips, saying which program and packa
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -37,3 +39,17 @@ def report(disagreements: list[str], corpus: int, what: str) -> None:
         shown = "\n".join(disagreements[:20])
         more = f"\n… and {len(disagreements) - 20} more" if len(disagreements) > 20 else ""
         pytest.fail(f"{variations} of {corpus} variations: our reader and {what} disagree:\n{shown}{more}")
+
+
+def libc(signatures: dict[str, tuple[object, list]]):
+    """The host's C library through ctypes, with these functions' (restype, argtypes) set; skip (saying so)
+    when one is missing."""
+    name = ctypes.util.find_library("c")
+    lib = ctypes.CDLL(name) if name else None
+    missing = [f for f in signatures if lib is None or not hasattr(lib, f)]
+    if missing:
+        pytest.skip(f"glibc's {', '.join(missing)} are not available through ctypes on this host")
+    for func, (restype, argtypes) in signatures.items():
+        getattr(lib, func).restype = restype
+        getattr(lib, func).argtypes = argtypes
+    return lib

@@ -4,11 +4,11 @@ workbench/accounts.py and the password.empty check, over a generated corpus of h
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import random
 
 import pytest
 
+from tests.unit.differential import consumers
 from tests.unit.differential.consumers import report
 from tests.unit.security_trees import context
 from workbench.accounts import NOLOGIN_SHELLS, parse_accounts
@@ -41,18 +41,10 @@ class Spwd(ctypes.Structure):
 
 @pytest.fixture(scope="module")
 def libc():
-    name = ctypes.util.find_library("c")
-    lib = ctypes.CDLL(name) if name else None
-    if lib is None or not hasattr(lib, "fgetspent"):
-        pytest.skip("glibc (fgetpwent, fgetspent) is not available through ctypes on this host")
-    lib.fopen.restype = ctypes.c_void_p
-    lib.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    lib.fclose.argtypes = [ctypes.c_void_p]
-    lib.fgetpwent.restype = ctypes.POINTER(Passwd)
-    lib.fgetpwent.argtypes = [ctypes.c_void_p]
-    lib.fgetspent.restype = ctypes.POINTER(Spwd)
-    lib.fgetspent.argtypes = [ctypes.c_void_p]
-    return lib
+    return consumers.libc({"fopen": (ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]),
+                           "fclose": (ctypes.c_int, [ctypes.c_void_p]),
+                           "fgetpwent": (ctypes.POINTER(Passwd), [ctypes.c_void_p]),
+                           "fgetspent": (ctypes.POINTER(Spwd), [ctypes.c_void_p])})
 
 
 def _entries(libc, path, fn) -> list:
