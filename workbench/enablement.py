@@ -62,15 +62,18 @@ class Units:
         count = 0
         for base, _real in self.dirs:
             for name in tree.listdir(base):
-                count += 1
-                if count > MAX_UNIT_FILES:
-                    self.cut = True
-                    break
                 path = f"{base}/{name}"
-                if name.endswith(DEP_DIRS) and tree.is_dir(path):
-                    for entry in tree.listdir(path)[:MAX_UNIT_FILES]:
-                        self.links.append((base, f"{path}/{entry}", {entry, *self._target_names(f"{path}/{entry}")}))
-                elif "." in name and not name.endswith(".d"):
+                entries = tree.listdir(path) if name.endswith(DEP_DIRS) and tree.is_dir(path) else []
+                count += 1 + len(entries)
+                if count > MAX_UNIT_FILES:  # not a silent limit: the checks that read these dirs warn
+                    self.cut = True
+                    tree.mark_unread(base, f"more than {MAX_UNIT_FILES} unit files and links; the rest was not read")
+                    break
+                for entry in entries:
+                    self.links.append((base, f"{path}/{entry}", {entry, *self._target_names(f"{path}/{entry}")}))
+                if entries or name.endswith(DEP_DIRS):
+                    continue
+                if "." in name and not name.endswith(".d"):
                     self.files.setdefault(name, []).append(path)
         self.aliases: dict[str, set[str]] = {}
         for name, paths in self.files.items():
@@ -144,7 +147,7 @@ def sysv_enabled(tree: GuestTree, script: str) -> list[Enabled]:
     out = []
     for d, real in distinct_dirs(tree, RC_DIRS):
         for name in tree.listdir(d):
-            if re.fullmatch(r"S\d\d" + re.escape(script), name):
+            if re.fullmatch(r"S[0-9][0-9]" + re.escape(script), name):
                 out.append(Enabled(f"sysvinit start link {real}/{name}", f"link:{real}/{name}"))
     return out
 

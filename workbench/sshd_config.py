@@ -181,7 +181,14 @@ class _Reader:
             return
         data = self.tree.read_bytes(path, MAX_CONFIG)
         if data is None:
+            why = self.tree.unread.get(self.tree.resolve(path) or path)
+            if why or self.tree.is_file(path):
+                self.note(f"not read: {printable(path)} ({printable(why or 'its content was not read', 120)})",
+                          unread=True)
             return
+        node = self.tree.node(path)
+        if node is not None and node.size > MAX_CONFIG:
+            self.note(f"not read: {printable(path)} past its first {MAX_CONFIG >> 20} MiB", unread=True)
         self.active.append(path)
         try:
             self._lines(path, data, depth, match)

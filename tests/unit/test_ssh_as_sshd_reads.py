@@ -100,3 +100,12 @@ def test_expansion_refuses_unknown_tokens():
     assert expand_authorized("/k/%C", "bob", 1000, "/home/bob", {}) is None
     assert expand_authorized("~alice/k", "bob", 1000, "/home/bob", {"alice": "/srv/alice"}) == "/srv/alice/k"
     assert expand_authorized(".ssh/k", "r", 0, "", {}) == "/.ssh/k"  # an empty home: sshd opens /.ssh/k
+
+
+def test_an_included_file_that_was_not_read_is_not_a_pass():
+    ctx = context({"/etc/ssh/sshd_config": "Include /etc/sshd_extra.conf\n", "/etc/sshd_extra.conf": "x"})
+    ctx.tree.mark_unread("/etc/sshd_extra.conf", "5000000 bytes, not read (over the per-file limit)")
+    node = ctx.tree.node("/etc/sshd_extra.conf")
+    ctx.tree.add(type(node)(node.path, "file", size=5_000_000))  # pulled as too big: no data
+    r = run("ssh.sshd-config", ctx)
+    assert r.status == "warn" and r.incomplete and "/etc/sshd_extra.conf" in " ".join(r.evidence)

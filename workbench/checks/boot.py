@@ -14,11 +14,11 @@ from workbench.units import human_size
 
 ROOT_DRIVERS = ("virtio_blk", "virtio_pci")  # what the initramfs needs to reach the root disk on ECS
 NIC_DRIVERS = ("virtio_net",)
-ECS_MISSING = re.compile(r"^/dev/(sd[a-z]+|hd[a-z]+|xvd[a-z]+)\d*$")  # no such device on ECS
-BUS_BOUND = re.compile(r"^/dev/(vd[a-z]+|nvme\d+n\d+)(p?\d+)?$")  # exists on one of ECS's two disk buses only
+ECS_MISSING = re.compile(r"^/dev/(?:sd|hd|xvd)[a-z]\S*$")  # no such device on ECS (whatever follows the letter)
+BUS_BOUND = re.compile(r"^/dev/(vd[a-z]+|nvme[0-9]+n[0-9]+)(p?[0-9]+)?$")  # exists on one of ECS's two disk buses only
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "glusterfs", "ceph", "fuse.sshfs", "sshfs", "davfs",
               "fuse.glusterfs", "9p", "afs", "ocfs2", "gfs2", "lustre"}
-REMOVABLE = re.compile(r"^/dev/(cdrom\d*|dvd\d*|sr\d+|fd\d+|floppy)$")
+REMOVABLE = re.compile(r"^/dev/(cdrom[0-9]*|dvd[0-9]*|sr[0-9]+|fd[0-9]+|floppy)$")
 FS_MODULES = {"ext4": "ext4", "ext3": "ext4", "ext2": "ext4", "xfs": "xfs", "btrfs": "btrfs"}
 
 

@@ -100,7 +100,7 @@ def parse_fstab(text: str | bytes) -> list[FstabEntry]:
     return entries
 
 
-_DEV_PART = re.compile(r"^/dev/(?:[shv]d[a-z]|xvd[a-z])(\d+)$|^/dev/(?:nvme\d+n\d+|mmcblk\d+)p(\d+)$")
+_DEV_PART = re.compile(r"^/dev/(?:[shv]d[a-z]|xvd[a-z])([0-9]+)$|^/dev/(?:nvme[0-9]+n[0-9]+|mmcblk[0-9]+)p([0-9]+)$")
 
 
 def resolve_spec(spec: str, volumes: list[Volume]) -> Volume | None:
