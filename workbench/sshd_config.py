@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass, field
 
 from workbench.image.tree import GuestTree
+from workbench.sshd_start import start_options
 from workbench.text import printable
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 SSH_DIR = "/etc/ssh"
-START_FILES = (("/etc/default/ssh", "SSHD_OPTS"), ("/etc/sysconfig/sshd", "OPTIONS"))
 DEFAULT_HOST_KEYS = ("/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key")
 DEFAULT_AUTHORIZED = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 MAX_INCLUDE_DEPTH = 16  # sshd's own limit
@@ -24,8 +24,6 @@ MAX_INCLUDED = 256  # files read through Include, in all: include fan-out cannot
 MAX_SETTINGS = 20_000
 MAX_CONFIG = 4 << 20
 WHITESPACE = " \t\r\n"
-SSHD_FLAGS = "46DQRTdeiqrtV"  # sshd's options without an argument
-SSHD_ARGS = "CEbcfghkopu"  # and with one
 
 
 @dataclass(frozen=True)
@@ -195,7 +193,9 @@ class _Reader:
         finally:
             self.active.pop()
 
-    def _lines(self, path: str, data: bytes, depth: int, match: str | None) -> None:
+    def _lines(self, path: str, data: bytes, depth: int, outer: str | None) -> None:
+        """A Match line starts a block; in an included file it only narrows the including line's Match."""
+        match = outer
         for n, line in enumerate(config_lines(data), 1):
             if len(self.cfg.settings) >= MAX_SETTINGS:
                 self.note(f"not read: more than {MAX_SETTINGS} settings; the rest was not read", unread=True,
@@ -207,9 +207,7 @@ class _Reader:
             keyword, rest, args = parts
             key = keyword.lower()
             if key == "match":
-                inner = rest
-                match = inner if match is None or depth == 0 or inner.lower().startswith("all") else \
-                    f"{match} and {inner}"
+                match = rest if outer is None else f"{outer} and {rest}"
                 continue
             if args is None:
                 self.note(f"{printable(path)}:{n}: unterminated quote (sshd refuses the configuration)")
@@ -227,75 +225,6 @@ class _Reader:
             return
         for inc in tree_glob(self.tree, pattern):
             self.read(inc, depth + 1, match)
-
-
-def parse_env_file(text: str, lines: dict[str, int] | None = None) -> dict[str, str]:
-    """KEY=value lines as systemd's EnvironmentFile= (and mostly sh) read them: comments, 'export', quotes,
-    backslash escapes, $VAR of earlier lines; the last assignment wins (its line number into lines). Never
-    evaluated."""
-    env: dict[str, str] = {}
-    for n, raw in enumerate(text.replace("\r", "").split("\n"), 1):
-        line = raw.strip()
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
-        if not m or line.startswith(("#", ";")):
-            continue
-        env[m.group(1)] = _env_value(m.group(2), env)
-        if lines is not None:
-            lines[m.group(1)] = n
-    return env
-
-
-def _env_value(v: str, env: dict[str, str]) -> str:
-    out, i, quote = [], 0, ""
-    while i < len(v):
-        c = v[i]
-        if c == "\\" and i + 1 < len(v) and (not quote or (quote == '"' and v[i + 1] in '$`"\\')):
-            out.append(v[i + 1])
-            i += 2
-            continue
-        if quote != "'" and c == "$":
-            m = re.match(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", v[i:])
-            if m:
-                out.append(env.get(m.group(1) or m.group(2), ""))
-                i += m.end()
-                continue
-        if c in "\"'" and (not quote or quote == c):
-            quote = "" if quote else c
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out).strip()
-
-
-def start_options(tree: GuestTree) -> list[tuple[str, str, str, int]]:
-    """(flag, argument, file, line) of sshd's start options from the files its units read (Debian's SSHD_OPTS,
-    RHEL's OPTIONS), as getopt splits the words."""
-    out = []
-    for path, var in START_FILES:
-        text = tree.read_text(path, 1 << 20)
-        if text is None:
-            continue
-        where: dict[str, int] = {}
-        words = parse_env_file(text, where).get(var, "").split()
-        i = 0
-        while i < len(words):
-            w = words[i]
-            i += 1
-            if not w.startswith("-") or w == "-":
-                continue
-            j = 1
-            while j < len(w):
-                f = w[j]
-                if f in SSHD_ARGS:
-                    arg = w[j + 1:] if j + 1 < len(w) else (words[i] if i < len(words) else "")
-                    if j + 1 >= len(w):
-                        i += 1
-                    out.append((f, arg, path, where.get(var, 0)))
-                    break
-                j += 1
-    return out
 
 
 def read_config(tree: GuestTree, main: str | None = None, pulled: tuple[str, ...] = ("/etc/",)) -> SshdConfig:

@@ -109,3 +109,14 @@ def test_an_included_file_that_was_not_read_is_not_a_pass():
     ctx.tree.add(type(node)(node.path, "file", size=5_000_000))  # pulled as too big: no data
     r = run("ssh.sshd-config", ctx)
     assert r.status == "warn" and r.incomplete and "/etc/sshd_extra.conf" in " ".join(r.evidence)
+
+
+def test_match_blocks_in_an_included_file():
+    """Each Match in an included file starts its own block, narrowed by the Match of the Include line."""
+    ctx = context({"/etc/ssh/sshd_config": "Include /etc/ssh/d/a.conf\nMatch Address 10.0.0.0/8\n"
+                                           "Include /etc/ssh/d/b.conf\n",
+                   "/etc/ssh/d/a.conf": "Match all\nX11Forwarding yes\nMatch User deploy\nPermitEmptyPasswords yes\n",
+                   "/etc/ssh/d/b.conf": "Match User ops\nPermitRootLogin yes\n"})
+    assert [(s.key, s.match) for s in read_config(ctx.tree).settings] == [
+        ("x11forwarding", "all"), ("permitemptypasswords", "User deploy"),
+        ("permitrootlogin", "Address 10.0.0.0/8 and User ops")]

@@ -6,7 +6,8 @@ import re
 
 from workbench.checks import Check, CheckResult, Context, check
 from workbench.image.tree import GuestTree
-from workbench.sshd_config import SSHD_CONFIG, START_FILES, effective, read_config, sshd_settings  # noqa: F401
+from workbench.sshd_config import SSHD_CONFIG, effective, read_config, sshd_settings  # noqa: F401
+from workbench.sshd_start import START_FILES
 from workbench.sshkeys import authorized_keys, private_key
 from workbench.sshpaths import authorized_files, homes, host_key_files, ssh_dirs
 from workbench.text import printable
