@@ -106,16 +106,13 @@ class Units:
 
 
 def _index(tree: GuestTree) -> Units:
-    key = (id(tree), len(tree))
-    cached = _CACHE.get(id(tree))
-    if cached is None or cached[0] != key or cached[1].tree is not tree:
-        cached = (key, Units(tree))
-        _CACHE.clear()
-        _CACHE[id(tree)] = cached
-    return cached[1]
-
-
-_CACHE: dict[int, tuple[tuple[int, int], Units]] = {}
+    """The index of this tree, built once (the checks ask about a hundred unit names) and kept with the tree,
+    so that it lives and goes with it."""
+    size, units = getattr(tree, "_wb_units", (-1, None))
+    if units is None or size != len(tree):
+        units = Units(tree)
+        tree._wb_units = (len(tree), units)
+    return units
 
 
 def masked(tree: GuestTree, unit: str) -> bool:

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 PACKAGES = {"sshd": "openssh-server", "ssh-keygen": "openssh-client", "dpkg-query": "dpkg",
-            "systemctl": "systemd", "findmnt": "util-linux"}
+            "systemctl": "systemd", "systemd-analyze": "systemd", "findmnt": "util-linux"}
 
 
 def need(program: str) -> str:
