@@ -30,7 +30,10 @@ esac
 
 PACKAGES="libguestfs-tools libguestfs-xfs python3-guestfs $kernel_pkg qemu-utils qemu-system-x86 \
 bubblewrap e2fsprogs fdisk gdisk dosfstools mtools xfsprogs python3-venv \
-openssh-client busybox rpm db5.3-util shellcheck chromium debootstrap extlinux tmux ovmf"
+openssh-client busybox rpm db5.3-util shellcheck chromium debootstrap extlinux tmux ovmf \
+openssh-server systemd util-linux dpkg"
+# The real consumers the differential tests compare our readers with: sshd -T and ssh-keygen (openssh),
+# systemctl --root (systemd), findmnt --tab-file (util-linux), dpkg-query --admindir (dpkg); glibc is in libc6.
 
 missing=""
 for p in $PACKAGES; do
@@ -39,9 +42,22 @@ for p in $PACKAGES; do
 done
 if [ -n "$missing" ]; then
     say "installing system packages:$missing"
+    case " $missing " in *" openssh-server "*)
+        # openssh-server is here for `sshd -T` only: it must never run as a daemon on a test machine. The file
+        # sshd_not_to_be_run stops Debian's unit and init script from starting it, now and after a reboot;
+        # a policy-rc.d (only if the machine has none) keeps the package's scripts from starting it now.
+        say "openssh-server is installed for the tests' sshd -T only: /etc/ssh/sshd_not_to_be_run keeps it from running"
+        $SUDO mkdir -p /etc/ssh && $SUDO touch /etc/ssh/sshd_not_to_be_run
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+            $SUDO chmod 755 /usr/sbin/policy-rc.d
+            policy_added=yes
+        fi ;;
+    esac
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
     # shellcheck disable=SC2086
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+    if [ "${policy_added:-}" = yes ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # --- a kernel the appliance can read ------------------------------------------

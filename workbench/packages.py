@@ -9,10 +9,11 @@ from workbench.image.tree import GuestTree
 from workbench.rpmdb import MAX_PACKAGES, RpmDbError, read_bdb, read_sqlite
 
 DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_UPDATES = "/var/lib/dpkg/updates"
 APK_DBS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
 RPM_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 RPM_FILES = ("rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages", "Packages.db")
-PACKAGE_DBS = (DPKG_STATUS, *APK_DBS, *(f"{d}/{n}" for d in RPM_DIRS for n in RPM_FILES))
+PACKAGE_DBS = (DPKG_STATUS, DPKG_UPDATES, *APK_DBS, *(f"{d}/{n}" for d in RPM_DIRS for n in RPM_FILES))
 # dpkg states in which the package's files are on disk (config-files and not-installed are not)
 FILES_PRESENT = {"installed", "half-configured", "unpacked", "half-installed", "triggers-awaited",
                  "triggers-pending"}
@@ -44,33 +45,78 @@ class PackageDb:
         return out
 
 
-def parse_dpkg_status(text: str) -> list[Package]:
-    """Installed packages; at most MAX_PACKAGES (the caller compares the count to tell truncation)."""
-    out: list[Package] = []
-    fields: dict[str, str] = {}
+C_SPACE = " \t\n\v\f\r"  # c_isspace
+# The source package of binaries the advisories name by source, for a stanza without its Source field (dpkg
+# then takes the binary's own name; a status file edited to drop Source must not hide openssh or openssl).
+KNOWN_SOURCES = {"openssh-server": "openssh", "openssh-client": "openssh", "openssh-sftp-server": "openssh",
+                 "ssh": "openssh", "libssl1.0.0": "openssl", "libssl1.0.2": "openssl", "libssl1.1": "openssl",
+                 "libssl3": "openssl", "liblzma5": "xz-utils"}
+DPKG_FIELDS = ("package", "version", "status", "source", "architecture")
 
-    def flush():
-        state = (fields.get("Status", "").split() + ["", "", ""])[2]
-        if state in FILES_PRESENT and fields.get("Package") and fields.get("Version"):
-            src = fields.get("Source", "").split(" ", 1)[0] or None
-            out.append(Package(fields["Package"], fields["Version"], "dpkg", src, fields.get("Architecture")))
 
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                flush()
-                fields = {}
-                if len(out) >= MAX_PACKAGES:
+def _dpkg_stanzas(text: str):
+    """Each stanza's fields (lower-case names) as dpkg's parser (lib/dpkg/parse.c) splits them: field names
+    in any case, ended by a blank or ':'; a value runs on over lines that start with any white space (CR, tab,
+    form feed too) and only an empty line ends a stanza. Where dpkg would refuse the file, this reads on."""
+    n, i = len(text), 0
+    while True:
+        while i < n and text[i] in "\n\x1a":
+            i += 1
+        if i >= n:
+            return
+        fields: dict[str, str] = {}
+        while i < n:
+            j = i
+            while j < n and text[j] not in C_SPACE + ":\x1a":
+                j += 1
+            name = text[i:j].lower()
+            while j < n and text[j] in C_SPACE and text[j] != "\n":
+                j += 1
+            if j >= n or text[j] != ":" or not name:  # dpkg refuses the file here; read on from the next line
+                nl = text.find("\n", j)
+                i = n if nl < 0 else nl + 1
+                if i >= n or text[i] == "\n":
                     break
-            continue
-        if line[0] in " \t":
-            continue  # continuation lines (descriptions, conffiles): not needed
-        key, sep, value = line.partition(":")
-        if sep and key in ("Package", "Version", "Status", "Source", "Architecture"):
-            fields[key] = value.strip()[:512]
-    if fields:
-        flush()
+                continue
+            j += 1
+            while j < n and text[j] in C_SPACE and text[j] != "\n":
+                j += 1
+            start = j
+            while True:  # the value: this line, then continuation lines
+                nl = text.find("\n", j)
+                if nl < 0 or nl + 1 >= n or text[nl + 1] == "\n" or text[nl + 1] not in C_SPACE:
+                    end = n if nl < 0 else nl
+                    break
+                j = nl + 1
+            if name in DPKG_FIELDS:
+                fields.setdefault(name, text[start:end].rstrip(C_SPACE)[:512])
+            i = end + 1
+            if end >= n or (i < n and text[i] == "\n"):
+                break
+        if fields:
+            yield fields
+
+
+def parse_dpkg_status(text: str, limit: int = MAX_PACKAGES) -> list[Package]:
+    """Installed packages (whose files are on disk); at most limit (the caller compares the count to tell
+    truncation)."""
+    out: list[Package] = []
+    for fields in _dpkg_stanzas(text):
+        state = (fields.get("status", "").split() + ["", "", ""])[2].lower()
+        name = fields.get("package", "").lower()
+        if state in FILES_PRESENT and name and fields.get("version"):
+            src = fields.get("source", "").split(" ", 1)[0] or KNOWN_SOURCES.get(name)
+            out.append(Package(name, fields["version"], "dpkg", src, fields.get("architecture")))
+            if len(out) >= limit:
+                break
     return out
+
+
+def dpkg_updates(tree: GuestTree) -> list[str]:
+    """dpkg's journal (/var/lib/dpkg/updates/NNNN): entries dpkg applies over the status file when it opens
+    its database, in name order."""
+    names = [n for n in tree.listdir(DPKG_UPDATES) if n.isascii() and n.isdigit()]
+    return [f"{DPKG_UPDATES}/{n}" for n in sorted(names)]
 
 
 def parse_apk_installed(text: str) -> list[Package]:
@@ -115,10 +161,13 @@ def installed_packages(tree: GuestTree) -> PackageDb:
     """The first database found, dpkg then apk then rpm. A database that exists but cannot be read, or is
     truncated, says so (problem, truncated): the caller must not take it as "nothing installed"."""
     if tree.exists(DPKG_STATUS):
-        text = tree.read_text(DPKG_STATUS)
-        if text is None:
-            return PackageDb("dpkg", DPKG_STATUS, problem=f"{DPKG_STATUS} could not be read ({_why(tree, DPKG_STATUS)})")
-        return _counted(PackageDb("dpkg", DPKG_STATUS, parse_dpkg_status(text)))
+        packages: list[Package] = []
+        for path in [DPKG_STATUS] + dpkg_updates(tree):
+            data = tree.read_bytes(path)
+            if data is None:
+                return PackageDb("dpkg", DPKG_STATUS, problem=f"{path} could not be read ({_why(tree, path)})")
+            packages += parse_dpkg_status(data.decode("utf-8", "replace"), MAX_PACKAGES - len(packages))
+        return _counted(PackageDb("dpkg", DPKG_STATUS, packages))
     for path in APK_DBS:
         if tree.exists(path):
             text = tree.read_text(path)

@@ -33,7 +33,7 @@ def test_the_bootable_debian_passes_every_boot_check(with_bootloader, run_cli):
 def test_defects_fail_the_right_checks(with_bootloader, run_cli):
     got = checks(run_cli, debian_variants.variant(CACHE, "defects"))
     assert got["boot.fstab"]["status"] == "fail"
-    assert got["boot.fstab"]["evidence"] == ["/dev/sda2 on / (ext4): a kernel device name that will not exist on ECS"]
+    assert got["boot.fstab"]["evidence"] == ["line 1: /dev/sda2 on / (ext4): a kernel device name that will not exist on ECS"]
     names = got["net.interface-names"]
     assert names["status"] == "fail" and "ens5" in names["detail"]
     assert any("eth0 is bound to 52:54:00:de:ad:01" in e for e in names["evidence"])

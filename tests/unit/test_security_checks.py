@@ -203,7 +203,8 @@ def test_sshd_include_loops_end():
 
 # -- services ----------------------------------------------------------------------------------------
 def test_systemd_wants_sockets_and_masks():
-    ctx = context({"/usr/lib/systemd/system/telnet.socket": "", "/etc/systemd/system/sockets.target.wants/": ""},
+    ctx = context({"/usr/lib/systemd/system/telnet.socket": "[Socket]\nListenStream=23\n",
+                   "/etc/systemd/system/sockets.target.wants/": ""},
                   {"/etc/systemd/system/sockets.target.wants/telnet.socket": "/usr/lib/systemd/system/telnet.socket",
                    "/etc/systemd/system/multi-user.target.wants/vsftpd.service": "/usr/lib/systemd/system/vsftpd.service",
                    "/etc/systemd/system/rpcbind.service": "/dev/null",

@@ -14,11 +14,11 @@ from workbench.units import human_size
 
 ROOT_DRIVERS = ("virtio_blk", "virtio_pci")  # what the initramfs needs to reach the root disk on ECS
 NIC_DRIVERS = ("virtio_net",)
-ECS_MISSING = re.compile(r"^/dev/(sd[a-z]+|hd[a-z]+|xvd[a-z]+)\d*$")  # no such device on ECS
-BUS_BOUND = re.compile(r"^/dev/(vd[a-z]+|nvme\d+n\d+)(p?\d+)?$")  # exists on one of ECS's two disk buses only
+ECS_MISSING = re.compile(r"^/dev/(?:sd|hd|xvd)[a-z]\S*$")  # no such device on ECS (whatever follows the letter)
+BUS_BOUND = re.compile(r"^/dev/(vd[a-z]+|nvme[0-9]+n[0-9]+)(p?[0-9]+)?$")  # exists on one of ECS's two disk buses only
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "glusterfs", "ceph", "fuse.sshfs", "sshfs", "davfs",
               "fuse.glusterfs", "9p", "afs", "ocfs2", "gfs2", "lustre"}
-REMOVABLE = re.compile(r"^/dev/(cdrom\d*|dvd\d*|sr\d+|fd\d+|floppy)$")
+REMOVABLE = re.compile(r"^/dev/(cdrom[0-9]*|dvd[0-9]*|sr[0-9]+|fd[0-9]+|floppy)$")
 FS_MODULES = {"ext4": "ext4", "ext3": "ext4", "ext2": "ext4", "xfs": "xfs", "btrfs": "btrfs"}
 
 
@@ -214,39 +214,50 @@ def nvme(c: Check, ctx: Context) -> CheckResult:
                     offers=_rebuild(k) if how == "module" else None)
 
 
+def _fstab_verdict(e, ctx: Context) -> tuple[str, str, str | None] | None:
+    """(fail | warn, why, fix target) for one entry, or None when it is fine on ECS."""
+    opts = e.options.split(",")
+    if "noauto" in opts:
+        return None
+    optional = "nofail" in opts
+    if e.fstype in NETWORK_FS or "_netdev" in opts:
+        return None if optional else ("fail", "a network mount without nofail stops the boot when it cannot be "
+                                              "reached", None)
+    if REMOVABLE.match(e.spec):
+        return None if optional else ("fail", "removable media without nofail (ECS has no such drive)", None)
+    vol = resolve_spec(e.spec, ctx.guest.volumes) if ECS_MISSING.match(e.spec) or BUS_BOUND.match(e.spec) else None
+    target = f"{e.spec}\tUUID={vol.uuid}" if vol is not None and vol.uuid else None
+    if ECS_MISSING.match(e.spec):
+        return ("warn" if optional else "fail", "a kernel device name that will not exist on ECS", target)
+    if BUS_BOUND.match(e.spec):
+        return "warn", "a kernel device name that exists on only one of ECS's disk buses", target
+    if "=" in e.spec and e.spec.split("=", 1)[0].upper() in ("UUID", "LABEL", "PARTUUID", "PARTLABEL"):
+        if resolve_spec(e.spec, ctx.guest.volumes) is None and not optional:
+            return "fail", f"no file system in the image has this {e.spec.split('=', 1)[0]}", None
+    return None
+
+
+READERS = {"both": "", "glibc": ", as systemd's getmntent reads the line", "libmount": ", as libmount reads the line"}
+
+
 @check("boot.fstab", "fstab finds its file systems on ECS", "boot", "high", needs_guest=True, reads=("/etc/fstab",))
 def fstab(c: Check, ctx: Context) -> CheckResult:
-    text = ctx.tree.read_text("/etc/fstab", 1 << 20)
-    if text is None:
+    """Every entry systemd (getmntent) or mount (libmount) reads, each line judged once, however long the file
+    (the tree bounds its bytes and marks a bigger one not read)."""
+    data = ctx.tree.read_bytes("/etc/fstab")
+    if data is None:
         return c.result("skip", "Not judged: the image has no /etc/fstab.", severity="info")
     failures, warnings, targets = [], [], []
-    for e in parse_fstab(text):
-        opts = e.options.split(",")
-        if "noauto" in opts:
+    judged: dict[int, str] = {}
+    for e in parse_fstab(data):
+        v = _fstab_verdict(e, ctx)
+        if v is None or judged.get(e.line) in ("fail", v[0]):
             continue
-        optional = "nofail" in opts
-        where = f"{printable(e.spec)} on {printable(e.mountpoint)} ({printable(e.fstype)})"
-        if e.fstype in NETWORK_FS or "_netdev" in opts:
-            if not optional:
-                failures.append(f"{where}: a network mount without nofail stops the boot when it cannot be reached")
-            continue
-        if REMOVABLE.match(e.spec):
-            if not optional:
-                failures.append(f"{where}: removable media without nofail (ECS has no such drive)")
-            continue
-        if ECS_MISSING.match(e.spec):
-            (warnings if optional else failures).append(f"{where}: a kernel device name that will not exist on ECS")
-            vol = resolve_spec(e.spec, ctx.guest.volumes)
-            if vol is not None and vol.uuid:
-                targets.append(f"{e.spec}\tUUID={vol.uuid}")
-        elif BUS_BOUND.match(e.spec):
-            warnings.append(f"{where}: a kernel device name that exists on only one of ECS's disk buses")
-            vol = resolve_spec(e.spec, ctx.guest.volumes)
-            if vol is not None and vol.uuid:
-                targets.append(f"{e.spec}\tUUID={vol.uuid}")
-        elif "=" in e.spec and e.spec.split("=", 1)[0].upper() in ("UUID", "LABEL", "PARTUUID", "PARTLABEL"):
-            if resolve_spec(e.spec, ctx.guest.volumes) is None and not optional:
-                failures.append(f"{where}: no file system in the image has this {e.spec.split('=', 1)[0]}")
+        judged[e.line] = v[0]
+        where = f"line {e.line}: {printable(e.spec)} on {printable(e.mountpoint)} ({printable(e.fstype)})"
+        (failures if v[0] == "fail" else warnings).append(f"{where}: {v[1]}{READERS[e.reader]}")
+        if v[2] and v[2] not in targets:
+            targets.append(v[2])
     offers = {"fix.fstab-uuid": targets} if targets else None
     if failures:
         return c.result("fail", f"{len(failures)} fstab entr{'y' if len(failures) == 1 else 'ies'} will stop the boot "

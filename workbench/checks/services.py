@@ -22,11 +22,21 @@ def risky_services() -> dict:
     return json.loads((assets_dir() / "risky-services.json").read_text(encoding="utf-8"))
 
 
+MAX_FILES = 1000  # xinetd.d and inetd.d files read; past it the check warns
+
+
+def _conf_files(tree: GuestTree, main: str, d: str) -> list[str]:
+    """main and the files of d, at most MAX_FILES (the rest is marked not read, so the check warns)."""
+    names = tree.listdir(d)
+    if len(names) > MAX_FILES:
+        tree.mark_unread(d, f"more than {MAX_FILES} files; the rest was not read")
+    return [main] + [f"{d}/{n}" for n in names[:MAX_FILES]]
+
+
 def xinetd_services(tree: GuestTree) -> list[tuple[str, str, bool]]:
     """(service, file, enabled) for every service block in xinetd's configuration."""
     out = []
-    files = ["/etc/xinetd.conf"] + [f"/etc/xinetd.d/{n}" for n in tree.listdir("/etc/xinetd.d")]
-    for path in files[:1000]:
+    for path in _conf_files(tree, "/etc/xinetd.conf", "/etc/xinetd.d"):
         text = tree.read_text(path, MAX_CONF)
         if not text:
             continue
@@ -39,8 +49,7 @@ def xinetd_services(tree: GuestTree) -> list[tuple[str, str, bool]]:
 
 def inetd_services(tree: GuestTree) -> list[tuple[str, str]]:
     out = []
-    files = ["/etc/inetd.conf"] + [f"/etc/inetd.d/{n}" for n in tree.listdir("/etc/inetd.d")]
-    for path in files[:1000]:
+    for path in _conf_files(tree, "/etc/inetd.conf", "/etc/inetd.d"):
         text = tree.read_text(path, MAX_CONF)
         for line in (text or "").splitlines():
             line = line.strip()

@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import fnmatch
-import posixpath
 import re
-from dataclasses import dataclass
 
-from workbench.accounts import parse_accounts
 from workbench.checks import Check, CheckResult, Context, check
 from workbench.image.tree import GuestTree
+from workbench.sshd_config import SSHD_CONFIG, effective, read_config, sshd_settings  # noqa: F401
+from workbench.sshd_start import START_FILES
 from workbench.sshkeys import authorized_keys, private_key
+from workbench.sshpaths import authorized_files, homes, host_key_files, ssh_dirs
 from workbench.text import printable
 
-SSHD_CONFIG = "/etc/ssh/sshd_config"
-SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/etc", "/var", "/lib", "/lib64", "/proc", "/sys", "/dev", "/boot",
-               "/run", "/tmp", "/opt", "/srv", "/nonexistent", "/var/empty", "/var/run"}
-MAX_INCLUDE_DEPTH = 16  # sshd's own limit
-MAX_INCLUDED = 256  # files read through Include, in all: include fan-out cannot grow without bound
-MAX_SETTINGS = 20_000
-
-
-def homes(tree: GuestTree) -> list[tuple[str, str]]:
-    """(owner, home) for /root, the login accounts' homes and /home/*; system directories left out."""
-    accounts, _ = parse_accounts(tree)
-    cands: list[tuple[str, str]] = [("root", "/root")]
-    for a in accounts:
-        if a.home and (a.uid == 0 or (a.uid is not None and 1000 <= a.uid < 65534) or a.can_login):
-            cands.append((a.name, a.home))
-    cands += [(n, f"/home/{n}") for n in tree.listdir("/home")]
-    out, seen = [], set()
-    for owner, home in cands:
-        real = tree.resolve(home)
-        if real is None or real in seen or real in SYSTEM_DIRS or not tree.is_dir(real):
-            continue
-        seen.add(real)
-        out.append((owner, real))
-    return out
+START = tuple(p for p, _ in START_FILES)
 
 
 def host_keys(tree: GuestTree) -> list[tuple[str, str]]:
-    """(path, description) of private keys in /etc/ssh, found by name or by content."""
+    """(path, description) of private keys in /etc/ssh (by name or by content) and of every file sshd loads as
+    a host key (HostKey, -h), wherever it is."""
     out = []
     for name in tree.listdir("/etc/ssh"):
         path = f"/etc/ssh/{name}"
@@ -50,6 +27,13 @@ def host_keys(tree: GuestTree) -> list[tuple[str, str]]:
         if key or re.fullmatch(r"ssh_host_\w+_key", name):
             kind = key.key_type if key and key.key_type else (name[9:-4] if name.startswith("ssh_host_") else "?")
             out.append((path, f"{path} ({kind})"))
+    for path in host_key_files(tree):
+        real = tree.resolve(path) or path
+        if not tree.is_file(real) or any(p in (path, real) for p, _ in out):
+            continue
+        key = private_key(tree.read_bytes(real, 65536) or b"")
+        kind = key.key_type if key and key.key_type else "?"
+        out.append((path, f"{printable(path)} ({kind}, a HostKey of sshd)"))
     return out
 
 
@@ -73,7 +57,8 @@ def regenerates_host_keys(tree: GuestTree) -> str | None:
     return None
 
 
-@check("ssh.host-keys", "No SSH host keys baked in", "ssh", "high", needs_guest=True, reads=("/etc/ssh",))
+@check("ssh.host-keys", "No SSH host keys baked in", "ssh", "high", needs_guest=True,
+       reads=lambda ctx: ["/etc/ssh", *START, *host_key_files(ctx.tree)])
 def host_keys_check(c: Check, ctx: Context) -> CheckResult:
     keys = host_keys(ctx.tree)
     regen = regenerates_host_keys(ctx.tree)
@@ -89,12 +74,18 @@ def host_keys_check(c: Check, ctx: Context) -> CheckResult:
     return c.result("pass", "No SSH host private keys are in the image.", [note])
 
 
+def _key_places(tree: GuestTree) -> list[tuple[str, str]]:
+    """(owner, directory) walked for private keys: the homes, and the .ssh of homes that are system dirs."""
+    return homes(tree) + ssh_dirs(tree)
+
+
 @check("ssh.user-keys", "No private keys in home directories", "ssh", "high", needs_guest=True,
-       reads=lambda ctx: [h for _, h in homes(ctx.tree)])
+       reads=lambda ctx: [h for _, h in _key_places(ctx.tree)])
 def user_keys(c: Check, ctx: Context) -> CheckResult:
     tree = ctx.tree
     found = []
-    for owner, home in homes(tree):
+    places = _key_places(tree)
+    for owner, home in places:
         for node in tree.walk(home):
             if node.kind != "file" or not node.data:
                 continue
@@ -104,7 +95,7 @@ def user_keys(c: Check, ctx: Context) -> CheckResult:
                 kind = key.key_type or key.format
                 found.append((node.path, f"{printable(node.path)}: {kind} private key ({state}), "
                                          f"home of {printable(owner)}"))
-    skipped = [s for s in tree.skipped if any(s.startswith(h + "/") for _, h in homes(tree))][:5]
+    skipped = [s for s in tree.skipped if any(s.startswith(h + "/") for _, h in places)][:5]
     if found:
         return c.result("fail", f"{len(found)} private key(s) are stored in home directories: whoever gets the "
                                 "image gets the keys, and the hosts they open.",
@@ -112,121 +103,49 @@ def user_keys(c: Check, ctx: Context) -> CheckResult:
                         "Remove them (fix.remove-user-keys) and rotate them where they are authorized.",
                         offers={"fix.remove-user-keys": [p for p, _ in found]})
     return c.result("pass", "No private keys were found in home directories.",
-                    [f"looked in {printable(h)}" for _, h in homes(tree)][:10])
+                    [f"looked in {printable(h)}" for _, h in places][:10])
 
 
-def _authorized_files(tree: GuestTree, settings) -> list[tuple[str, str]]:
-    files = []
-    patterns = [s.value for s in settings if s.key == "authorizedkeysfile" and s.match is None][:1]
-    patterns = (patterns[0].split() if patterns else [".ssh/authorized_keys", ".ssh/authorized_keys2"])
-    for owner, home in homes(tree):
-        for pat in patterns:
-            p = pat.replace("%h", home).replace("%u", owner).replace("%%", "%")
-            if not p.startswith("/"):
-                p = posixpath.join(home, p)
-            files.append((owner, p))
-    return files
+def _authorized_reads(ctx: Context) -> list[str]:
+    files, _ = authorized_files(ctx.tree)
+    return ["/etc/ssh", *START] + [h for _, h in homes(ctx.tree)] + [p for _, p in files]
 
 
 @check("ssh.authorized-keys", "No authorized_keys baked in", "ssh", "high", needs_guest=True,
-       reads=lambda ctx: ["/etc/ssh"] + [h for _, h in homes(ctx.tree)])
+       reads=_authorized_reads)
 def authorized(c: Check, ctx: Context) -> CheckResult:
+    """Every file sshd may take keys from, for every account: AuthorizedKeysFile as it expands (%h %u %U %%,
+    ~) in any Match block, and TrustedUserCAKeys."""
     tree = ctx.tree
-    settings, _ = sshd_settings(tree)
+    cfg = read_config(tree)
+    files, cut = authorized_files(tree, cfg)
     evidence, paths = [], []
-    for owner, path in _authorized_files(tree, settings):
-        text = tree.read_text(path, 1 << 20)
-        if text is None:
+    for owner, path in files:
+        data = tree.read_bytes(path)
+        if data is None:
             continue
-        entries = authorized_keys(text)
+        entries = authorized_keys(data)
         if entries:
             paths.append(path)
         for e in entries:
             comment = printable(e.comment or "no comment", 120)
             opts = f" [{printable(e.options, 80)}]" if e.options else ""
-            evidence.append(f"{printable(owner)}: {e.key_type} {comment}{opts} ({printable(path)} line {e.line})")
+            fp = f" {e.fingerprint}" if e.fingerprint else ""
+            evidence.append(f"{printable(owner)}: {e.key_type}{fp} {comment}{opts} ({printable(path)} line {e.line})")
+    unread = ([f"not read: more than {len(files)} authorized_keys locations (accounts x AuthorizedKeysFile); "
+               "the rest was not looked at"] if cut else []) + [n for n in cfg.notes if n.startswith("not read:")]
     if evidence:
         return c.result("fail", f"{len(evidence)} authorized key(s) are baked in: their holders can log in to "
-                                "every instance made from this image.", evidence,
+                                "every instance made from this image.", evidence + unread,
                         "Remove them (fix.remove-authorized-keys) and give keys to instances through the "
-                        "platform's key pairs instead.", offers={"fix.remove-authorized-keys": paths})
-    return c.result("pass", "No authorized_keys entries are baked into the image.")
-
-
-@dataclass(frozen=True)
-class Setting:
-    key: str
-    value: str
-    file: str
-    line: int
-    match: str | None
-    text: str = ""  # the line as the file has it (indentation stripped)
-
-
-def sshd_settings(tree: GuestTree) -> tuple[list[Setting], list[str]]:
-    """Every setting in sshd_config and its Includes, in the order sshd reads them."""
-    out: list[Setting] = []
-    notes: list[str] = []
-    active: list[str] = []
-    count = [0]
-
-    def note(text: str, always: bool = False) -> None:
-        if text not in notes and (always or len(notes) < 16):
-            notes.append(text)
-
-    def read(path: str, depth: int, match: str | None) -> str | None:
-        if path in active:
-            note(f"Include loop at {printable(path)}; not followed again (sshd refuses such a configuration)")
-            return match
-        if depth > MAX_INCLUDE_DEPTH:
-            note(f"not read: {printable(path)} (Include nested deeper than {MAX_INCLUDE_DEPTH})")
-            return match
-        count[0] += 1
-        if count[0] > MAX_INCLUDED:
-            note(f"not read: more than {MAX_INCLUDED} files are included; the rest was not read", always=True)
-            return match
-        text = tree.read_text(path, 1 << 20)
-        if text is None:
-            return match
-        active.append(path)
-        for n, raw in enumerate(text.splitlines(), 1):
-            if len(out) >= MAX_SETTINGS:
-                note(f"not read: more than {MAX_SETTINGS} settings; the rest was not read", always=True)
-                break
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            m = re.match(r"^(\S+?)(?:\s*=\s*|\s+)(.*)$", line)
-            if not m:
-                continue
-            key, value = m.group(1).lower(), m.group(2).strip().strip('"')
-            if key == "match":
-                match = value
-                continue
-            if key == "include":
-                for pat in value.split():
-                    pat = pat if pat.startswith("/") else f"/etc/ssh/{pat}"
-                    for inc in _glob(tree, pat):
-                        match = read(inc, depth + 1, match)
-                continue
-            out.append(Setting(key, value, path, n, match, line))
-        active.pop()
-        return match
-
-    read(SSHD_CONFIG, 0, None)
-    return out, notes
-
-
-def _glob(tree: GuestTree, pattern: str) -> list[str]:
-    d, _, name = pattern.rpartition("/")
-    if not any(ch in name for ch in "*?["):
-        return [pattern]
-    return [f"{d}/{n}" for n in sorted(tree.listdir(d)) if fnmatch.fnmatch(n, name)]
-
-
-def effective(settings: list[Setting], key: str) -> Setting | None:
-    """sshd keeps the first value it reads for a keyword (outside Match blocks)."""
-    return next((s for s in settings if s.key == key and s.match is None), None)
+                        "platform's key pairs instead.", offers={"fix.remove-authorized-keys": paths},
+                        incomplete=bool(unread))
+    if unread:
+        return c.result("warn", "Not fully reviewed: some places sshd takes keys from were not read; no key was "
+                                "found in the rest.", unread, "Look at them by hand and review again.",
+                        incomplete=True)
+    return c.result("pass", "No authorized_keys entries are baked into the image.",
+                    [f"looked in {len(files)} place(s) sshd takes keys from"])
 
 
 RISKY = [
@@ -244,16 +163,19 @@ RISKY = [
 ]
 
 
-@check("ssh.sshd-config", "sshd settings", "ssh", "high", needs_guest=True, reads=("/etc/ssh",))
+@check("ssh.sshd-config", "sshd settings", "ssh", "high", needs_guest=True, reads=("/etc/ssh", *START))
 def sshd_config(c: Check, ctx: Context) -> CheckResult:
     tree = ctx.tree
     if not tree.exists(SSHD_CONFIG):
         return c.result("skip", "Skipped: the image has no /etc/ssh/sshd_config (no OpenSSH server).",
                         severity="info")
-    settings, notes = sshd_settings(tree)
+    cfg = read_config(tree)
+    settings, notes = cfg.settings, cfg.notes
     findings: list[tuple[str, str, str]] = []  # (severity, evidence, the line as written)
     files: set[str] = set()
     password_auth = effective(settings, "passwordauthentication")
+    passwords_off = (password_auth is not None and password_auth.value.lower() == "no" and not any(
+        s.key == "passwordauthentication" and s.match is not None and s.value.lower() != "no" for s in settings))
     for key, bad, severity, why in RISKY:
         for s in settings:
             if s.key != key or not bad(s.value):
@@ -261,7 +183,7 @@ def sshd_config(c: Check, ctx: Context) -> CheckResult:
             first = effective(settings, key)
             if s.match is None and first is not s:
                 continue  # a later global value that sshd ignores
-            if key == "permitrootlogin" and password_auth and password_auth.value.lower() == "no":
+            if key == "permitrootlogin" and passwords_off:
                 continue
             quoted = printable(s.text or f"{s.key} {s.value}", 120)
             match = f" (in Match {printable(s.match, 60)})" if s.match else ""
@@ -272,13 +194,14 @@ def sshd_config(c: Check, ctx: Context) -> CheckResult:
         return c.result("fail", "sshd is configured to let attackers in: " +
                         "; ".join(q for sev, _, q in findings if sev == "high") + ".", evidence,
                         "Harden it (fix.harden-sshd sets PermitEmptyPasswords no and safe values for the others).",
-                        offers={"fix.harden-sshd": sorted(files)})
+                        offers={"fix.harden-sshd": sorted(files)}, incomplete=bool(cfg.unread))
     if findings:
         sev = "medium" if any(s == "medium" for s, _, _ in findings) else "low"
         return c.result("warn", f"{len(findings)} sshd setting(s) weaken the server.", evidence,
-                        "Harden it (fix.harden-sshd).", severity=sev, offers={"fix.harden-sshd": sorted(files)})
-    if any(n.startswith("not read:") for n in notes):
+                        "Harden it (fix.harden-sshd).", severity=sev, offers={"fix.harden-sshd": sorted(files)},
+                        incomplete=bool(cfg.unread))
+    if cfg.unread:
         return c.result("warn", "Not fully reviewed: part of the sshd configuration was not read; nothing risky was "
-                                "found in the rest.", notes, "Read the Include directives by hand and review again.", incomplete=True)
+                                "found in the rest.", notes, "Read the Include directives by hand and review again.",
+                        incomplete=True)
     return c.result("pass", "No risky sshd settings.", notes)
-

@@ -241,7 +241,7 @@ def collect(s, tree: GuestTree, facts, mounts) -> BootFacts:
 
 def _binary_arch(s, out: BootFacts) -> None:
     """The architecture of the guest's executables, when the ones read agree (a few ELF headers, 64 bytes each)."""
-    found = {path: elf_arch(head) for path, head in pulling.elf_heads(s).items()}
+    found = {path: elf_arch(head) for path, head in elf_heads(s).items()}
     archs = {a for a in found.values() if a is not None}
     if len(archs) == 1:
         out.binary_arch = archs.pop()
@@ -313,4 +313,23 @@ def _module_names(text: str) -> set[str]:
         base = path.rsplit("/", 1)[-1]
         if ".ko" in base:
             out.add(base.split(".ko", 1)[0].replace("-", "_"))
+    return out
+
+
+# Executables every Linux userland has, whose ELF header tells the architecture when the kernel's does not
+# (as libguestfs's inspection does): only their first bytes are read, one small pread each.
+ELF_PROBES = ["/bin/sh", "/usr/bin/ls", "/bin/ls", "/usr/bin/env", "/sbin/init", "/bin/busybox"]
+ELF_HEAD = 64  # an ELF header
+ELF_READS = 3  # headers that must agree; the rest of the list is not read
+
+
+def elf_heads(s, paths=None) -> dict[str, bytes]:
+    """The first ELF_HEAD bytes of the first ELF_READS of paths that are regular files (links followed)."""
+    out: dict[str, bytes] = {}
+    for path in ELF_PROBES if paths is None else paths:
+        if len(out) >= ELF_READS:
+            break
+        head = s.read_small(path, ELF_HEAD, head=True)
+        if head:
+            out[path] = head
     return out

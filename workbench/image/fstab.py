@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 MOUNTABLE = {"ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "msdos", "fat", "ufs", "auto", "jfs", "reiserfs"}
-MAX_LINES = 1000
+GETMNTENT_LINE = 4095  # glibc's getmntent() reads a line into 4096 bytes and forgets the rest of a longer one
+GLIBC_ESCAPES = {"\\040": " ", "\\011": "\t", "\\012": "\n", "\\134": "\\", "\\\\": "\\"}
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,8 @@ class FstabEntry:
     mountpoint: str
     fstype: str
     options: str
+    line: int = 0
+    reader: str = "both"  # glibc (systemd's fstab-generator), libmount (mount, findmnt), or both
 
 
 @dataclass(frozen=True)
@@ -29,27 +32,75 @@ class Volume:
     number: int | None = None  # partition number on the disk
 
 
-def _unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+def _glibc_line(line: str, last: bool) -> tuple[str, str, str, str] | None:
+    """getmntent(3) on one line (systemd's fstab-generator reads fstab with it): blanks split the fields, only
+    \\040 \\011 \\012 \\134 and \\\\ are escapes, missing fields are empty, what follows the fourth is numbers or
+    ignored. A CR stays part of the last field; trailing blanks go only where the line's LF was read with it."""
+    if len(line) >= GETMNTENT_LINE:
+        line = line[:GETMNTENT_LINE]
+    elif "\0" not in line and not last:
+        line = line.rstrip(" \t")
+    line = line.split("\0", 1)[0]
+    head = line.lstrip(" \t")
+    if not head or head.startswith("#"):
+        return None
+    fields = re.split(r"[ \t]+", head, maxsplit=4)[:4] + ["", "", "", ""]
+    return tuple(re.sub(r"\\(?:040|011|012|134|\\)", lambda m: GLIBC_ESCAPES[m.group(0)], f)
+                 for f in fields[:4])  # type: ignore[return-value]
 
 
-def parse_fstab(text: str) -> list[FstabEntry]:
+def _glibc_swallows(line: str) -> bool:
+    """getmntent() forgets the rest of a line it could not read whole, up to an LF it can see; a NUL hides the
+    LF, so what it forgets is the next line too."""
+    return "\0" in (line if len(line) < GETMNTENT_LINE else line[GETMNTENT_LINE:])
+
+
+def _libmount_line(line: str, last: bool) -> tuple[str, str, str, str] | None:
+    """libmount's fstab parser on one line: one trailing CR dropped, blanks split the fields, \\NNN octal
+    escapes; source, target and type are required and the numbers must be numbers, or the line is ignored."""
+    if "\0" in line:
+        if not last:
+            return None
+        line = line.split("\0", 1)[0]
+    if line.endswith("\r"):
+        line = line[:-1]
+    head = line.lstrip(" \t")
+    if not head or head.startswith("#"):
+        return None
+    fields = re.split(r"[ \t]+", head.rstrip(" \t"))
+    if len(fields) < 3 or not all(fields[:3]):
+        return None
+    for num in fields[4:6]:
+        m = re.fullmatch(r"[ \t\n\v\f\r]*[+-]?([0-9]+)", num)
+        if m is None or int(m.group(1)) >= 1 << 63:
+            return None
+    unmangle = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8) & 0xFF), f) for f in fields[:4]]
+    return unmangle[0], unmangle[1], unmangle[2], unmangle[3] if len(fields) > 3 else ""
+
+
+def parse_fstab(text: str | bytes) -> list[FstabEntry]:
+    """Every entry either reader of the instance takes from fstab: glibc's getmntent (systemd mounts by it at
+    boot) and libmount (mount -a, findmnt). Lines end at LF only; no line limit (the caller bounds the bytes).
+    A line both read alike gives one entry; one they read differently gives one entry for each."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape")
     entries = []
-    for line in text.splitlines()[:MAX_LINES]:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split()
-        if len(fields) < 2:
-            continue
-        fstype = fields[2] if len(fields) > 2 else "auto"
-        options = fields[3] if len(fields) > 3 else "defaults"
-        mp = _unescape(fields[1])
-        entries.append(FstabEntry(_unescape(fields[0]), mp, fstype, options))
+    lines = text.split("\n")
+    last = len(lines) if lines[-1] else len(lines) - 1
+    swallowed = False
+    for n, line in enumerate(lines[:last], 1):
+        g = None if swallowed else _glibc_line(line, n == last and not text.endswith("\n"))
+        swallowed = _glibc_swallows(line)
+        m = _libmount_line(line, n == last)
+        views = [(g, "both" if g == m else "glibc")] + ([(m, "libmount")] if m is not None and m != g else [])
+        for fields, reader in views:
+            if fields is not None:
+                spec, mp, fstype, options = fields
+                entries.append(FstabEntry(spec, mp, fstype or "auto", options or "defaults", n, reader))
     return entries
 
 
-_DEV_PART = re.compile(r"^/dev/(?:[shv]d[a-z]|xvd[a-z])(\d+)$|^/dev/(?:nvme\d+n\d+|mmcblk\d+)p(\d+)$")
+_DEV_PART = re.compile(r"^/dev/(?:[shv]d[a-z]|xvd[a-z])([0-9]+)$|^/dev/(?:nvme[0-9]+n[0-9]+|mmcblk[0-9]+)p([0-9]+)$")
 
 
 def resolve_spec(spec: str, volumes: list[Volume]) -> Volume | None:
@@ -95,7 +146,11 @@ def _lv_path(spec: str) -> str | None:
 def mount_plan(entries: list[FstabEntry], volumes: list[Volume]) -> tuple[list[tuple[Volume, FstabEntry]], list[str]]:
     """Mounts below / in mountpoint order, and notes on entries that cannot be mounted."""
     plan, notes = [], []
+    seen: set[tuple[str, str]] = set()
     for e in entries:
+        if (e.spec, e.mountpoint) in seen:
+            continue  # the same line as the other reader takes it
+        seen.add((e.spec, e.mountpoint))
         if not e.mountpoint.startswith("/") or e.mountpoint == "/":
             continue
         opts = e.options.split(",")

@@ -17,6 +17,7 @@ from typing import Callable, IO
 
 from workbench.flavors import all_probes
 from workbench.image.tree import GuestTree, Node, mode_kind
+from workbench.sshpaths import SYSTEM_DIRS
 
 # Trees pulled whole with tar_out, with excludes for bulky content checks never read.
 TREE_PULLS: list[tuple[str, list[str]]] = [
@@ -24,6 +25,10 @@ TREE_PULLS: list[tuple[str, list[str]]] = [
               "./pki/ca-trust/extracted", "./ssl/certs/*.pem", "./gconf", "./brltty"]),
     ("/usr/lib/systemd/system", []),
     ("/lib/systemd/system", []),
+    ("/usr/local/lib/systemd/system", []),
+    ("/usr/lib/systemd/system-preset", []),
+    ("/lib/systemd/system-preset", []),
+    ("/usr/local/lib/systemd/system-preset", []),
 ]
 # Single files pulled when present.
 FILE_PULLS = ["/usr/lib/os-release"]
@@ -34,6 +39,7 @@ PACKAGE_DB_PULLS = [
     [(f"{d}/{n}", 512 << 20) for d in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
      for n in ("rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages", "Packages.db")],
 ]
+DPKG_JOURNAL = "/var/lib/dpkg/updates"  # pulled whole beside dpkg's status file
 # Home directories: files up to this size are pulled (private keys are small); bigger ones are examined by
 # their first bytes up to OpenSSH's own limit for a key file (1 MiB), and authorized_keys files are read whole.
 HOME_FILE_MAX = 64 << 10
@@ -46,8 +52,6 @@ LISTING_ENTRIES = 200_000
 STAT_CHUNK = 1000
 TAR_OVERHEAD = 64 << 20  # what a transfer may carry beyond the file data it keeps (headers, long names)
 MAX_RESTARTS = 8  # transfers made again without a member that was too big; then the tree is not read
-SYSTEM_DIRS = {"/", "/bin", "/sbin", "/usr", "/etc", "/var", "/lib", "/lib64", "/proc", "/sys", "/dev", "/boot",
-               "/run", "/tmp", "/opt", "/srv", "/nonexistent", "/var/empty", "/var/run"}
 # Paths whose type and link target checks need, probed without reading content.
 PROBES = ["/sbin/init", "/usr/sbin/init", "/bin/sh", "/sbin/openrc", "/sbin/initctl",
           "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/bin/busybox",
@@ -71,29 +75,10 @@ BOOT_PULL = "/boot"  # pulled by image/bootinfo.py (with pull="all", as every ch
 def review_covers(path: str, homes=()) -> bool:
     """Whether a review's pulls (pull="all") read path, or learn that it is absent: the trees, single files,
     probes, package databases, /boot, and the home directories (homes: those of the image's accounts)."""
-    roots = [p for p, _ in TREE_PULLS] + [BOOT_PULL, "/root", "/home", *homes]
+    roots = [p for p, _ in TREE_PULLS] + [BOOT_PULL, DPKG_JOURNAL, "/root", "/home", *homes]
     exact = set(FILE_PULLS) | set(PROBES) | {p for family in PACKAGE_DB_PULLS for p, _ in family}
     exact |= {"/" + n for n in TOP_LINKS}
     return path in exact or any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
-# Executables every Linux userland has, whose ELF header tells the architecture when the kernel's does not
-# (as libguestfs's inspection does): only their first bytes are read, one small pread each.
-ELF_PROBES = ["/bin/sh", "/usr/bin/ls", "/bin/ls", "/usr/bin/env", "/sbin/init", "/bin/busybox"]
-ELF_HEAD = 64  # an ELF header
-ELF_READS = 3  # headers that must agree; the rest of the list is not read
-
-
-def elf_heads(s, paths=None) -> dict[str, bytes]:
-    """The first ELF_HEAD bytes of the first ELF_READS of paths that are regular files (links followed)."""
-    out: dict[str, bytes] = {}
-    for path in ELF_PROBES if paths is None else paths:
-        if len(out) >= ELF_READS:
-            break
-        head = s.read_small(path, ELF_HEAD, head=True)
-        if head:
-            out[path] = head
-    return out
 
 
 def _try(fn, *args):
@@ -278,13 +263,12 @@ def pull_trees(s, tree: GuestTree, notes: list[str], trees=None, files=None, pro
 
 
 def home_dirs(s, tree: GuestTree) -> list[str]:
-    """Real paths of /root, the accounts' homes and /home/*, system directories left out."""
-    from workbench.accounts import parse_accounts
+    """Real paths of /root, the accounts' homes and /home/*, system directories left out. A home reached
+    through a symbolic link gets that link in the tree, so that the checks find it by its written path."""
+    from workbench.sshpaths import home_candidates
 
     g = s._g
-    accounts, _ = parse_accounts(tree)
-    cands = ["/root"] + [a.home for a in accounts
-                         if a.home and (a.uid == 0 or (a.uid is not None and 1000 <= a.uid < 65534) or a.can_login)]
+    cands = [home for _, home in home_candidates(tree)]
     tree.look("/home")
     if _try(g.is_dir, "/home"):
         cands += [f"/home/{n}" for n in (_try(g.ls, "/home") or [])]
@@ -294,7 +278,15 @@ def home_dirs(s, tree: GuestTree) -> list[str]:
         real = _try(g.realpath, c)
         if real and real not in out and real not in SYSTEM_DIRS and _try(g.is_dir, real):
             out.append(real)
+            link_to(tree, c, real)
     return out
+
+
+def link_to(tree: GuestTree, path: str, real: str) -> None:
+    """Make path lead to real in the tree, when the guest reached real from path through symbolic links."""
+    at = tree.resolve(path)
+    if at is not None and at != real and tree.node(at, follow=False) is None:
+        tree.add_link(at, real)
 
 
 def pull_homes(s, tree: GuestTree, notes: list[str]) -> None:
@@ -331,6 +323,9 @@ def pull_homes(s, tree: GuestTree, notes: list[str]) -> None:
             if data is not None:
                 tree.unread.pop(path, None)
                 tree.add(Node(path, "file", mode & 0o7777, size=len(data), data=data))
+    from workbench.image.pull_ssh import pull_ssh
+
+    pull_ssh(s, tree, notes)
 
 
 def _tar_into(s, tree: GuestTree, directory: str, excludes: list[str], notes: list[str],
@@ -391,4 +386,10 @@ def pull_package_db(s, tree: GuestTree) -> None:
                 tree.add_link(path, real)
             got = True
         if got:
+            if family is PACKAGE_DB_PULLS[0]:  # dpkg's journal, applied over the status file
+                tree.look(DPKG_JOURNAL)
+                updates = _try(s._g.realpath, DPKG_JOURNAL)
+                if updates and _try(s._g.is_dir, updates):
+                    _tar_into(s, tree, updates, [], [])
+                    link_to(tree, DPKG_JOURNAL, updates)
             return
