@@ -57,9 +57,10 @@ async def test_real_appliance_from_the_tui(built):
         assert app.check_action("reload", ()) is None  # shown greyed out while the appliance boots
         await settle(pilot)
         assert "Debian GNU/Linux 12" in static_text(app.screen, "#os-facts")
-        assert app.session is not None and app.session.launched  # kept for later screens
+        appliance = app.state._appliance
+        assert appliance is not None and appliance.launched  # kept for later screens
         assert app.check_action("reload", ()) is True
-    assert not app.session.launched  # closed on exit
+    assert not appliance.launched and app.state._appliance is None  # closed on exit
 
 
 async def test_guest_failure_is_a_modal_and_the_limits_stay(built):
