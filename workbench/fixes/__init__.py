@@ -62,6 +62,14 @@ class View:
             return text if text is None or limit is None else text[:limit]
         return self.tree.read_text(path, limit)
 
+    def read_raw(self, path: str) -> str | None:
+        """The text with its line breaks as written (a CR is kept, not made a line break): for edits that must
+        leave every other byte as the image's own program reads it."""
+        if path in self.texts:
+            return self.texts[path]
+        data = self.tree.read_bytes(path)
+        return None if data is None else data.decode("utf-8", "replace")
+
     def node(self, path: str, follow: bool = True):
         if path in self.texts and self.texts[path] is None:
             return None

@@ -52,7 +52,7 @@ def _harden_sshd(fix: Fix, tree: View) -> None:
         by_file.setdefault(s.file, []).append(s)
     keys = sorted({s.key for s in bad if s.key in SSHD_SAFE})
     for path in sorted(set(by_file) | {SSHD_CONFIG}):
-        text = tree.read_text(path)
+        text = tree.read_raw(path)  # sshd's lines end at LF only: a lone CR is part of its line
         if text is None:
             continue
         lines = text.split("\n")

@@ -172,3 +172,40 @@ def test_a_uid_in_other_digits_is_not_a_crash():
     assert any("line 2" in n for n in notes)
     for cid in ("password.empty", "ssh.authorized-keys", "ssh.user-keys"):
         assert run_check(REGISTRY[cid], ctx).status != "error"
+
+
+def _glibc_empty(users: list[dict], spw: dict) -> set[str]:
+    """Login accounts getpwnam/getspnam answer with an empty password (the first entry of each name)."""
+    out, seen = set(), set()
+    for u in users:
+        name, pw, shell = _dec(u["pw_name"]), _dec(u["pw_passwd"]), _dec(u["pw_shell"])
+        if name in seen:
+            continue
+        seen.add(name)
+        sp = spw.get(u["pw_name"])
+        if name[:1] not in ("+", "-") and _login(shell) and (
+                pw == "" or (pw in ("x", f"##{name}") and sp is not None and _dec(sp["sp_pwdp"]) == "")):
+            out.add(name)
+    return out
+
+
+def test_the_lock_fix_leaves_no_empty_password_glibc_grants(libc, tmp_path):
+    """fix.lock-account edits the entries where glibc finds them (leading blanks, short lines, an empty passwd
+    field that pam_unix takes over shadow's): after it, glibc grants no login account an empty password."""
+    from workbench.fixes import build_fixes
+
+    all_checks()
+    bad: list[str] = []
+    items = corpus(seed=23)
+    for i, (passwd, shadow) in enumerate(items):
+        if not _glibc_empty(*glibc_view(libc, tmp_path, passwd, shadow)):
+            continue
+        ctx = context({"/etc/passwd": passwd, "/etc/shadow": shadow})
+        fixes = {f.id: f for f in build_fixes([run_check(REGISTRY["password.empty"], ctx)], ctx.tree)}
+        files = {"/etc/passwd": passwd, "/etc/shadow": shadow}
+        for ch in fixes["fix.lock-account"].changes:
+            files[ch.path] = ch.content
+        left = _glibc_empty(*glibc_view(libc, tmp_path, files["/etc/passwd"], files["/etc/shadow"]))
+        if left:
+            bad.append(f"#{i} passwd {passwd!r} shadow {shadow!r}: still empty for glibc after the fix: {sorted(left)}")
+    report(bad, len(items), "glibc after fix.lock-account")

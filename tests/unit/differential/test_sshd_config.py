@@ -275,3 +275,45 @@ def test_sshd_opts_in_etc_default_ssh_fail_the_check():
 def _check(cid: str):
     all_checks()
     return REGISTRY[cid]
+
+
+def test_the_harden_fix_makes_sshd_refuse_empty_passwords(sshd):
+    """For every generated configuration where sshd permits empty passwords: fix.harden-sshd's files, as sshd then
+    reads them, permit none (lines are numbered as sshd numbers them: a lone CR does not end one)."""
+    from workbench.fixes import build_fixes
+
+    path, d, prefix = sshd
+    r = random.Random(31)
+    cases = []
+    for i in range(CORPUS):
+        main, includes = _config(r)
+        vd = d / f"h{i}"
+        vd.mkdir()
+        os.link(d / "hk", vd / "hk")
+        files = {"/etc/ssh/sshd_config": main.replace("@D@", OURS), f"{OURS}/hk": (d / "hk").read_text(),
+                 **{f"{OURS}/{n}": t for n, t in includes.items()}}
+        cases.append((vd, files))
+        for name, text in files.items():
+            (vd / (name[len(OURS) + 1:] if name.startswith(OURS) else "sshd_config")).write_text(
+                text.replace(OURS, str(vd)))
+    _batch(prefix, [([path, "-T", "-f", str(vd / "sshd_config"), "-C", spec], vd / f"before{k}")
+                    for vd, _ in cases for k, spec in enumerate(SPECS)])
+    fixed = []
+    for vd, files in cases:
+        if not any((dump := _dump(vd / f"before{k}")) and dump.get("permitemptypasswords") == ["yes"]
+                   for k in range(len(SPECS))):
+            continue
+        ctx = context({"/etc/passwd": PASSWD, **files})
+        fixes = {f.id: f for f in build_fixes([run_check(_check("ssh.sshd-config"), ctx)], ctx.tree)}
+        assert "fix.harden-sshd" in fixes, files["/etc/ssh/sshd_config"]
+        for ch in fixes["fix.harden-sshd"].changes:
+            target = vd / ("sshd_config" if ch.path == "/etc/ssh/sshd_config" else ch.path[len(OURS) + 1:])
+            target.write_bytes(ch.content.replace(OURS.encode(), str(vd).encode()))
+        fixed.append(vd)
+    assert len(fixed) > 20, "too few generated configurations permit empty passwords to test the fix"
+    _batch(prefix, [([path, "-T", "-f", str(vd / "sshd_config"), "-C", spec], vd / f"after{k}")
+                    for vd in fixed for k, spec in enumerate(SPECS)])
+    bad = [f"{vd.name} ({SPECS[k]}): still permits empty passwords: {(vd / 'sshd_config').read_bytes()[:300]!r}"
+           for vd in fixed for k in range(len(SPECS))
+           if (dump := _dump(vd / f"after{k}")) is not None and dump.get("permitemptypasswords") != ["no"]]
+    report(bad, len(fixed), "sshd -T after fix.harden-sshd")
