@@ -242,7 +242,9 @@ class GuestTree:
         return any(r.startswith(above) for r in self.pulled) or any(r.startswith(above) for r in self.looked)
 
     def _checked(self, real: str | None, asked: str) -> str | None:
-        if real is not None and _STRICT.get() and not self.covers(real):
+        """real, unless reads are strict and neither it nor the path as asked (a probe that found nothing records
+        the path it was given: its links may lead nowhere) is covered."""
+        if real is not None and _STRICT.get() and not self.covers(real) and not self.covers(asked):
             raise NotPulled(f"{asked} was not pulled from the image, so whether it is there is not known")
         return real
 
