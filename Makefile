@@ -1,12 +1,18 @@
-# The README's two commands: `make run` and `make test`. Both bootstrap first
-# (system packages, appliance kernel, venv); bootstrapping again is a no-op.
+# The README's commands: `make run`, `make test` (everything, as CI runs it) and `make test-fast`
+# (no appliance, no boot). All bootstrap first (system packages, appliance kernel, venv); bootstrapping
+# again is a no-op. The tests' machine cache (images, debootstrap trees, recorded reports) is
+# ${XDG_CACHE_HOME:-~/.cache}/workbench-tests, or $WORKBENCH_TEST_CACHE: safe to delete.
 VENV   := .venv
 BIN    := $(VENV)/bin
 IMAGE  ?=
 SAMPLE := .cache/sample/centos-sample.qcow2
 PYTEST_ARGS ?=
+# one pytest worker per core (xdist); JOBS=0 runs in one process
+JOBS   ?= auto
+PARALLEL := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup)
+FAST   := -m "not appliance and not boot"
 
-.PHONY: run test bootstrap bench sample clean
+.PHONY: run test test-fast bootstrap bench bench-suite sample clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -20,10 +26,16 @@ else
 endif
 
 test: bootstrap
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
+
+test-fast: bootstrap
+	$(BIN)/python -m pytest $(PARALLEL) $(FAST) $(PYTEST_ARGS)
 
 bench: bootstrap
 	$(BIN)/python benchmarks/bench_check.py
+
+bench-suite: bootstrap
+	$(BIN)/python benchmarks/bench_suite.py
 
 clean:
 	rm -rf .cache build dist *.egg-info

@@ -3,7 +3,7 @@
 
 Run on demand: .venv/bin/python benchmarks/bench_rehearse.py IMAGE [--os-conf FILE]
 IMAGE must hold a bootable Linux (e.g. the tests' debootstrapped Debian 12:
-.cache/test-images/debian12-bootable-*.qcow2, or debian12-extlinux-*.qcow2 with its own bootloader).
+~/.cache/workbench-tests/*/debian12-bootable.qcow2, or */debian12-extlinux.qcow2 with its own bootloader).
 The bare boots use the same overlay setup, boot (the image's bootloader or its kernel directly with the same
 command line, chosen as the rehearsal chooses), disk bus, NICs and shutdown (ACPI at the login prompt), and run no
 workbench code while they boot: one with plain qemu's single vCPU, one with as many vCPUs as

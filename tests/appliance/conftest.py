@@ -1,9 +1,9 @@
-"""The debootstrapped Debian 12 images the appliance tests boot and check (built once, cached by builder hash)."""
+"""The debootstrapped Debian 12 images the appliance tests boot and check (built once per machine: see
+tests/fixtures/cache.py)."""
 
 import pytest
 
 from tests.fixtures import debian_boot
-from tests.fixtures.images import CACHE
 
 
 @pytest.fixture(scope="session")
@@ -12,8 +12,7 @@ def bootable():
     why = debian_boot.unavailable()
     if why:
         pytest.skip(f"the bootable Debian image cannot be built here: {why}")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    return debian_boot.image(CACHE)
+    return debian_boot.image()
 
 
 @pytest.fixture(scope="session")
@@ -22,4 +21,4 @@ def with_bootloader(bootable):
     why = debian_boot.bootloader_unavailable()
     if why:
         pytest.skip(f"the Debian image with a bootloader cannot be built here: {why}")
-    return debian_boot.with_bootloader(CACHE)
+    return debian_boot.with_bootloader()

@@ -49,6 +49,7 @@ def test_uefi_only_without_a_fallback_loader(built, run_cli):
     assert "EFI/debian/grubx64.efi" in mode["evidence"][2] and "BOOTX64.EFI" in mode["fix"]
 
 
+@pytest.mark.boot
 def test_the_initramfs_fix_rebuilds_it_boots_on_virtio_and_uninject_restores_it(with_bootloader, run_cli,
                                                                                   tmp_path):
     broken = debian_variants.variant(CACHE, "no-virtio")

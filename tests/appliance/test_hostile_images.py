@@ -87,25 +87,30 @@ def test_a_recursive_rpm_view_is_a_warning_in_seconds(built, run_cli):
     assert vuln["status"] == "warn" and "a view" in vuln["detail"]
 
 
-def _our_qemus() -> set[int]:
+def _our_qemus(directory) -> set[int]:
+    """The qemu processes whose command line names DIRECTORY (this test's own: other tests and other reviews run
+    qemu beside it)."""
     out = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if os.path.basename(f.read().split(b"\0")[0]).startswith(b"qemu-system"):
-                    out.add(int(pid))
+                cmd = f.read()
+            if os.path.basename(cmd.split(b"\0")[0]).startswith(b"qemu-system") and str(directory).encode() in cmd:
+                out.add(int(pid))
         except OSError:
             pass
     return out
 
 
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-def test_a_signal_during_the_launch_stops_it_at_once(built, sig, code, word):
-    before = _our_qemus()
-    proc = subprocess.Popen(workbench_cmd() + ["check", str(built("sample"))], stdout=subprocess.PIPE,
+def test_a_signal_during_the_launch_stops_it_at_once(built, sig, code, word, tmp_path):
+    image = tmp_path / "sample.qcow2"
+    shutil.copyfile(built("sample"), image)
+    before = _our_qemus(tmp_path)
+    proc = subprocess.Popen(workbench_cmd() + ["check", str(image)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while not (_our_qemus() - before) and time.monotonic() < deadline:  # the appliance is booting
+    while not (_our_qemus(tmp_path) - before) and time.monotonic() < deadline:  # the appliance is booting
         time.sleep(0.1)
     time.sleep(1)
     proc.send_signal(sig)
@@ -116,7 +121,7 @@ def test_a_signal_during_the_launch_stops_it_at_once(built, sig, code, word):
     lines = [ln for ln in err.splitlines() if ln.strip() and "KVM" not in ln]
     assert lines == [f"workbench: {word}"], err
     time.sleep(1)
-    assert not (_our_qemus() - before), "the appliance's qemu was left running"
+    assert not (_our_qemus(tmp_path) - before), "the appliance's qemu was left running"
 
 
 INTERRUPT_AT = """
@@ -186,11 +191,11 @@ def test_an_interrupted_in_place_inject_is_undone_exactly(built, run_cli, tmp_pa
 def test_two_in_place_injects_at_once_the_second_is_told_the_image_is_in_use(built, tmp_path):
     image = tmp_path / "disk.qcow2"
     shutil.copyfile(built("sample"), image)
-    before = _our_qemus()
+    before = _our_qemus(tmp_path)
     first = subprocess.Popen(workbench_cmd() + ["inject", str(image), "--in-place", "--yes"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not (_our_qemus() - before) and time.monotonic() < deadline:  # its appliance has the image open
+    while not (_our_qemus(tmp_path) - before) and time.monotonic() < deadline:  # its appliance has the image open
         time.sleep(0.2)
     time.sleep(2)
     second = subprocess.run(workbench_cmd() + ["inject", str(image), "--in-place", "--yes"],

@@ -19,7 +19,7 @@ from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.image import session
 from workbench.rehearse import RehearsalHooks, RehearsalRequest, rehearse
 
-pytestmark = pytest.mark.appliance
+pytestmark = [pytest.mark.appliance, pytest.mark.boot]
 
 
 def test_classic_rehearsal_on_nvme_by_the_cli(bootable, tmp_path):

@@ -1,18 +1,19 @@
 """Pilot helpers: wait for workers (never sleep), read widget text."""
 
 from textual.widgets import DataTable, Static
-from textual.worker import WorkerFailed
+from textual.worker import WorkerCancelled, WorkerFailed
 
 
 async def settle(pilot) -> None:
     """Wait until every worker is done and the messages they posted are handled.
 
-    A worker that failed is not an error here: the app reports it (a modal), the test asserts that.
+    A worker that failed is not an error here: the app reports it (a modal), the test asserts that; nor is one
+    cancelled because a newer one of its exclusive group replaced it (the form changed while it ran).
     """
     for _ in range(20):
         try:
             await pilot.app.workers.wait_for_complete()
-        except WorkerFailed:
+        except (WorkerFailed, WorkerCancelled):
             pass
         await pilot.pause()
         if not any(w.is_running for w in pilot.app.workers):

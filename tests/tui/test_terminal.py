@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+pytestmark = pytest.mark.appliance  # the real CLI in tmux starts the appliance (the first two leave before it is up)
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 

@@ -93,6 +93,7 @@ def test_corrupt_gpt(run_cli, built, workdir):
     assert sha256(img) == before
 
 
+@pytest.mark.boot  # a real qemu holds the image
 def test_image_locked_by_a_running_vm(run_cli, built, workdir):
     img = workdir / "busy.qcow2"
     shutil.copyfile(built("just-over-5g"), img)
