@@ -92,6 +92,10 @@ def kernel(c: Check, ctx: Context) -> CheckResult:
                         evidence + [f"kernels in /boot: {', '.join(bf.kernels) or 'none'}"],
                         "Install and configure a bootloader (grub-install and update-grub or grub2-mkconfig).")
     evidence.insert(0, f"bootloader: {bf.loader} ({printable(bf.config_path)}), {bf.entries} entries")
+    if bf.problems:  # a bound cut the configuration's evaluation, or a boot file was refused
+        return c.result("warn", "Not fully reviewed: the boot files could not be read whole, so which kernel and "
+                                "initramfs boot is not certain.", evidence + [printable(p) for p in bf.problems[:4]],
+                        incomplete=True)
     e = bf.default
     if e is None or not e.kernel:
         return c.result("fail", f"{printable(bf.config_path)} has no boot entry that loads a kernel.", evidence,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import stat as statmod
 from dataclasses import dataclass, field
 
 from workbench.image import bootloader as bl
@@ -69,6 +70,7 @@ class BootFacts:
     fallback_loader: str | None = None  # EFI/BOOT/BOOTX64.EFI (or the arch's) when present
     space: dict[str, dict[str, int]] = field(default_factory=dict)  # mountpoint -> statvfs numbers
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what a bound cut or was refused: the boot is not certain
 
     @property
     def cmdline(self) -> str:
@@ -175,6 +177,7 @@ def _choose_config(tree: GuestTree, facts, out: BootFacts) -> bl.BootConfig | No
     if len(found) > 1:
         out.notes.append("more than one bootloader configuration: " + ", ".join(c.path for c in found)
                          + f"; {found[0].path} is taken as the one that boots")
+    out.problems += [f"{found[0].path}: {p}" for p in found[0].problems]
     return found[0]
 
 
@@ -219,8 +222,8 @@ def collect(s, tree: GuestTree, facts, mounts) -> BootFacts:
         initrd = None
         for candidate in out.default.initrd[-1:]:  # the last one is the real initramfs (microcode comes first)
             initrd = _existing(s, tree, boot, bl.resolve(candidate, cfg.path, out.boot_separate))
-        if kernel is not None:
-            out.kernel = _kernel(s, tree, kernel, initrd, boot)
+        if kernel is not None and not _special(s, kernel, "kernel", out.problems):
+            out.kernel = _kernel(s, tree, kernel, initrd, boot, out.problems)
             arch = out.kernel.arch
     for m in mounts:
         if m.mountpoint in ("/", "/boot"):
@@ -234,7 +237,24 @@ def collect(s, tree: GuestTree, facts, mounts) -> BootFacts:
     return out
 
 
-def _kernel(s, tree: GuestTree, path: str, initrd: str | None, boot: dict) -> KernelFacts:
+def _special(s, path: str, what: str, problems: list[str]) -> bool:
+    """True when path is not a regular file (a FIFO, device, socket or directory, or a link to one), asked of the
+    appliance before anything opens it: reading a FIFO would wait for ever. The refusal is a problem."""
+    g = s._g
+    try:
+        if g.is_file(path, followsymlinks=True):
+            return False
+        mode = g.stat(path)["mode"]
+        kind = next((name for test, name in ((statmod.S_ISFIFO, "a FIFO"), (statmod.S_ISCHR, "a character device"),
+                                             (statmod.S_ISBLK, "a block device"), (statmod.S_ISSOCK, "a socket"),
+                                             (statmod.S_ISDIR, "a directory")) if test(mode)), "not a file")
+    except RuntimeError as e:
+        kind = f"unreadable: {str(e)[:120]}"
+    problems.append(f"the {what} {path} is not a regular file ({kind}); it was not read")
+    return True
+
+
+def _kernel(s, tree: GuestTree, path: str, initrd: str | None, boot: dict, problems: list[str]) -> KernelFacts:
     head = s.read_small(path, HEAD, head=True) or b""
     ident: KernelId = identify(head)
     version = ident.version or version_from_name(path)
@@ -259,12 +279,16 @@ def _kernel(s, tree: GuestTree, path: str, initrd: str | None, boot: dict) -> Ke
     if initrd is not None:
         k.initrd_size = boot.get(posixpath.basename(initrd), (0, None, None))[1] if initrd.startswith("/boot/") \
             else None
-        _initramfs(s, initrd, k)
+        if _special(s, initrd, "initramfs", problems):
+            k.problems.append(problems[-1])
+        else:
+            _initramfs(s, initrd, k)
     return k
 
 
 def _initramfs(s, initrd: str, k: KernelFacts) -> None:
-    """The initramfs streamed from the appliance into the parser (which reads as the bytes arrive)."""
+    """The initramfs streamed from the appliance into the parser (which reads as the bytes arrive); a regular
+    file (the caller asked)."""
     try:
         size = s.filesize(initrd)
     except RuntimeError as e:
