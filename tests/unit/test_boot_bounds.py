@@ -63,3 +63,18 @@ def test_the_kernel_check_warns_incomplete_when_the_boot_data_was_cut():
     ctx.guest.boot.problems.append("/boot/grub/grub.cfg: an expansion grew past 16 KiB and was cut")
     r = run("boot.kernel", ctx)
     assert r.status == "warn" and r.incomplete and "expansion grew past" in " ".join(r.evidence)
+
+
+def test_an_initramfs_that_was_cut_never_passes():
+    """A zero-padding bomb after the modules: the drivers were read, the rest was not; the check says so."""
+    from tests.unit.test_boot_checks import kernel
+
+    k = kernel()
+    ctx = context(k=k)
+    assert run("boot.initramfs-drivers", ctx).status == "pass"
+    k.initramfs.problems.append("a run of more than 64 MiB of zero padding; the rest was not read")
+    r = run("boot.initramfs-drivers", ctx)
+    assert r.status == "warn" and r.incomplete and "what was read has virtio_blk" in r.detail
+    k.initramfs.files = [f for f in k.initramfs.files if "nvme" not in f]
+    r = run("boot.nvme", ctx)
+    assert r.status == "warn" and r.incomplete

@@ -9,24 +9,13 @@ import time
 
 import pytest
 
+from tests.fixtures.bombs import cpio, lzma_alone
 from workbench.image import decompress, initramfs
 from workbench.image.initramfs import read_initramfs
 
 MODULES = ["usr/lib/modules/6.1.0-9-amd64/kernel/drivers/block/virtio_blk.ko.xz",
            "usr/lib/modules/6.1.0-9-amd64/kernel/drivers/virtio/virtio_pci.ko",
            "usr/lib/modules/6.1.0-9-amd64/kernel/drivers/nvme/host/nvme-core.ko.zst", "init", "bin/sh"]
-
-
-def cpio(entries: list[tuple[str, bytes]]) -> bytes:
-    """A newc archive, as the kernel's initramfs tools write it."""
-    out = bytearray()
-    for ino, (name, data) in enumerate(entries + [("TRAILER!!!", b"")], 1):
-        raw = name.encode() + b"\0"
-        fields = [ino, 0o100644, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(raw), 0]
-        out += b"070701" + "".join(f"{f:08x}" for f in fields).encode() + raw
-        out += b"\0" * (-len(out) % 4) + data
-        out += b"\0" * (-len(out) % 4)
-    return bytes(out)
 
 
 def lz4_legacy(data: bytes) -> bytes:
@@ -92,23 +81,15 @@ def test_names_cannot_climb_out_and_garbage_is_named():
     assert read_initramfs(b"").files == [] and read_initramfs(b"").complete
 
 
-def _lzma_alone(data: bytes, dict_size: int) -> bytes:
-    """An .lzma stream made with a small dictionary whose header then asks for dict_size (the kernel and
-    liblzma take the header's word)."""
-    c = lzma.compress(data, format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, "preset": 0,
-                                                                 "dict_size": 1 << 20}])
-    return c[:1] + struct.pack("<I", dict_size) + c[5:]
-
-
 def test_an_lzma_dictionary_over_the_limit_is_refused_before_it_is_allocated():
-    bomb = _lzma_alone(cpio([("big", b"\0" * (64 << 20))]), 0x80000000)  # 2 GiB asked for, in ~20 KB
+    bomb = lzma_alone([cpio([("big", b"\0" * (64 << 20))])], 0x80000000)  # 2 GiB asked for, in ~20 KB
     assert len(bomb) < 1 << 20
     t = time.monotonic()
     got = read_initramfs(EARLY + bomb)
     assert time.monotonic() - t < 2
     assert got.segments == ["cpio", "lzma"] and got.files == ["kernel/x86/microcode/GenuineIntel.bin"]
     assert "2048 MiB dictionary" in got.problems[0], got.problems
-    ok = read_initramfs(_lzma_alone(MAIN, 8 << 20))  # what lzma -6 uses: read as before
+    ok = read_initramfs(lzma_alone([MAIN], 8 << 20))  # what lzma -6 uses: read as before
     assert ok.complete and ok.files == MODULES
 
 

@@ -106,13 +106,18 @@ class _Input:
             budget.in_time()
 
 
-_NONZERO = re.compile(rb"[^\0]")
+_ZERO = bytes(1 << 20)
 
 
 def _zeros(data) -> int:
-    """How many zero bytes data starts with."""
-    m = _NONZERO.search(data)
-    return m.start() if m else len(data)
+    """How many zero bytes data starts with (whole zero blocks are compared at memcmp speed)."""
+    n = 0
+    while n < len(data):
+        block = data[n:n + len(_ZERO)]
+        if block != _ZERO[:len(block)]:
+            return n + len(block) - len(block.lstrip(b"\0"))
+        n += len(block)
+    return n
 
 
 class _Reader:
