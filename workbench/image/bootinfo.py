@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import stat as statmod
+import time
 from dataclasses import dataclass, field
 
 from workbench.image import bootloader as bl
@@ -24,6 +25,7 @@ from workbench.image.tree import GuestTree, mode_kind
 BOOT_EXCLUDES = ["vmlinuz*", "vmlinux*", "initrd*", "initramfs*", "System.map*", "*.efi", "*.EFI", "*.mod",
                  "*.pf2", "*.img", "memtest*", "lost+found", "fonts", "locale", "themes"]
 INITRAMFS_MAX = 512 << 20
+MAX_CONFIGS = 16  # grub.cfg files of one pattern (EFI/*/grub.cfg) that are read
 MODULE_LISTS = ("modules.builtin", "modules.dep")
 CONFIG_KEYS = re.compile(r"^(CONFIG_(?:VIRTIO\w*|BLK_DEV_NVME|NVME_CORE|SCSI_VIRTIO|EXT4_FS|XFS_FS|BTRFS_FS))=(.*)$",
                          re.M)
@@ -154,11 +156,12 @@ def _choose_config(tree: GuestTree, facts, out: BootFacts) -> bl.BootConfig | No
     bls = {n[:-5]: tree.read_text(f"{bl.BLS_DIR}/{n}", 65536) or "" for n in tree.listdir(bl.BLS_DIR)
            if n.endswith(".conf")}
     found: list[bl.BootConfig] = []
+    deadline = time.monotonic() + bl.MAX_SECONDS  # one budget for every configuration
     for pattern in (*bl.GRUB2_CONFIGS, *bl.EFI_GRUB_CONFIGS):
-        for path in _glob(tree, pattern):
+        for path in _glob(tree, pattern)[:MAX_CONFIGS]:
             text = tree.read_text(path, bl.MAX_CONFIG)
             if text is not None:
-                found.append(bl.parse_grub2(text, path, env, bls))
+                found.append(bl.parse_grub2(text, path, env, bls, deadline))
     for path in bl.EXTLINUX_CONFIGS:
         text = tree.read_text(path, bl.MAX_CONFIG)
         if text is not None:

@@ -27,7 +27,7 @@ MAX_VALUE = 16 << 10  # characters of one variable's value, or of one expansion 
 MAX_VARIABLES_TOTAL = 1 << 20  # characters of all the variables together
 MAX_VARIABLES = 4096
 MAX_DEPTH = 64  # nesting of braces (submenus, if, function bodies)
-MAX_SECONDS = 5.0
+MAX_SECONDS = 5.0  # for all the configurations of one image together
 NUMBER = re.compile(r"[0-9]{1,9}")  # a number in a configuration: ASCII digits only, never a huge int
 
 # where each bootloader keeps its configuration, as the guest mounts it; the first one found is the one used
@@ -87,11 +87,11 @@ class _Env:
     """GRUB variables as a bounded map: no value, expansion or total may grow past its limit, nor the
     evaluation past its time; each cut is told once in problems."""
 
-    def __init__(self, initial: dict[str, str], problems: list[str]) -> None:
+    def __init__(self, initial: dict[str, str], problems: list[str], deadline: float | None = None) -> None:
         self.problems = problems
         self.values: dict[str, str] = {}
         self.total = 0
-        self.deadline = time.monotonic() + MAX_SECONDS
+        self.deadline = deadline if deadline is not None else time.monotonic() + MAX_SECONDS
         for k, v in list(initial.items())[:MAX_VARIABLES]:
             self.set(k, v)
 
@@ -136,7 +136,7 @@ class _Env:
 
     def late(self) -> bool:
         if time.monotonic() > self.deadline:
-            self._cut(f"the evaluation took more than {MAX_SECONDS:.0f} s; the rest of the file was not read")
+            self._cut(f"the evaluation ran out of its {MAX_SECONDS:.0f} s; the rest of the file was not read")
             return True
         return False
 
@@ -153,18 +153,20 @@ def _lines(text: str, limit: int, problems: list[str]) -> list[str]:
     return lines
 
 
-def parse_grub2(text: str, path: str, env: dict[str, str], bls: dict[str, str]) -> BootConfig:
+def parse_grub2(text: str, path: str, env: dict[str, str], bls: dict[str, str],
+                deadline: float | None = None) -> BootConfig:
     """grub.cfg: top-level menuentries (submenus flattened in order, as GRUB numbers them "1>0"), `set default`,
-    and blscfg's entries when the file calls it. env: grubenv's variables; bls: {entry id: its text}."""
+    and blscfg's entries when the file calls it. env: grubenv's variables; bls: {entry id: its text}; deadline:
+    when the evaluation stops (time.monotonic(); MAX_SECONDS from now by default)."""
     cfg = BootConfig("grub2", path)
-    variables = _Env(env, cfg.problems)
+    variables = _Env(env, cfg.problems, deadline)
     default_spec = None
     depth = 0
     current: BootEntry | None = None
     uses_bls = False
     top_index: list[int] = []  # index in cfg.entries of each top-level item (a submenu maps to its first entry)
-    for n, raw in enumerate(_lines(text, MAX_LINES, cfg.problems)):
-        if n % 256 == 0 and variables.late():
+    for raw in _lines(text, MAX_LINES, cfg.problems):
+        if variables.late():
             break
         line = raw.strip()
         if not line or line.startswith("#"):
