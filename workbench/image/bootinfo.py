@@ -242,10 +242,11 @@ def collect(s, tree: GuestTree, facts, mounts) -> BootFacts:
 
 def _special(s, path: str, what: str, problems: list[str]) -> bool:
     """True when path is not a regular file (a FIFO, device, socket or directory, or a link to one), asked of the
-    appliance before anything opens it: reading a FIFO would wait for ever. The refusal is a problem."""
+    appliance before anything opens it: reading a FIFO would wait for ever. The refusal is a problem. A path that
+    is not there (a dangling link) is not special: it is missing, as the checks then say."""
     g = s._g
     try:
-        if g.is_file(path, followsymlinks=True):
+        if g.is_file(path, followsymlinks=True) or not g.exists(path):
             return False
         mode = g.stat(path)["mode"]
         kind = next((name for test, name in ((statmod.S_ISFIFO, "a FIFO"), (statmod.S_ISCHR, "a character device"),
