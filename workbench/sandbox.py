@@ -49,16 +49,28 @@ FILE_LIMIT = 64 << 20  # bytes of one file written (EFBIG, or SIGXFSZ)
 OUTPUT_LIMIT = 1 << 20  # bytes of the parser's output read
 TMPFS_SIZE = 64 << 20  # /tmp and /run, where bwrap can bound them
 
+# Run by the interpreter the workbench runs on (-I -S: nothing of the environment): the limits set in a fresh,
+# small process, the command started as its child, and that child's usage (its peak memory and the CPU time of all
+# it waited for, the sandbox's processes included) written to the report fd before the same exit is passed on.
 _LIMITER = """
 import os, resource, signal, sys
-mem, cpu, size = (int(a) for a in sys.argv[1:4])
-resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+mem, cpu, size, report = (int(a) for a in sys.argv[1:5])
 for s in (signal.SIGPIPE, signal.SIGXFSZ):
     signal.signal(s, signal.SIG_DFL)
-os.execv(sys.argv[4], sys.argv[4:])
+pid = os.fork()
+if pid == 0:
+    os.close(report)
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.execv(sys.argv[5], sys.argv[5:])
+_, status, usage = os.wait4(pid, 0)
+os.write(report, b"%d %f" % (usage.ru_maxrss, usage.ru_utime + usage.ru_stime))
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+os._exit(os.waitstatus_to_exitcode(status))
 """
 
 
@@ -280,58 +292,65 @@ class Run:
 
 def run_limited(cmd: list[str], timeout: float, env: dict[str, str]) -> Run:
     """cmd (bwrap ... parser) with every process under MEM_LIMIT, CPU_LIMIT and FILE_LIMIT, at most timeout
-    seconds and OUTPUT_LIMIT bytes of output (stdout and stderr together). The processes' peak memory and CPU
-    time come back with the exit status (bwrap runs the parser as pid 1, which reaps what it starts)."""
+    seconds and OUTPUT_LIMIT bytes of output (stdout and stderr together). The peak memory and CPU time of the
+    sandbox's processes come back from the limiter (bwrap runs the parser as pid 1, which reaps what it starts)."""
+    report_r, report_w = os.pipe()
     wrapped = [sys.executable or "python3", "-I", "-S", "-c", _LIMITER, str(MEM_LIMIT), str(CPU_LIMIT),
-               str(FILE_LIMIT), *cmd]
-    proc = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
+               str(FILE_LIMIT), str(report_w), *cmd]
+    try:
+        proc = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True, pass_fds=(report_w,))
+    finally:
+        os.close(report_w)
     out = bytearray()
     stopped = None
-    deadline = time.monotonic() + timeout
-    status = usage = None
     try:
-        fd = proc.stdout.fileno()
-        while stopped is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                stopped = f"the parser did not finish within {timeout:g} s and was stopped"
-            elif select.select([fd], [], [], min(left, 0.5))[0]:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                out += chunk
-                if len(out) > OUTPUT_LIMIT:
-                    stopped = f"the parser wrote more than {OUTPUT_LIMIT >> 10} KiB of output and was stopped"
-        while stopped is None:  # the output is closed: wait for the end, as long as the timeout allows
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                stopped = f"the parser did not finish within {timeout:g} s and was stopped"
-            time.sleep(0.02)
+        stopped = _collect(proc, out, time.monotonic() + timeout, timeout)
     finally:
-        if status is None:
+        if proc.poll() is None:  # stopped, or an exception: nothing of it is left running
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+            proc.wait()
         proc.stdout.close()
+        with os.fdopen(report_r, "rb") as f:
+            usage = f.read().split()
     text = out[:OUTPUT_LIMIT].decode("utf-8", "replace")
     if stopped:
         return Run(None, text, stopped)
-    return Run(proc.returncode, text, _spoiled(usage))
+    if len(usage) != 2:
+        return Run(None, text, "the sandbox ended without saying what it used")
+    return Run(proc.returncode, text, _spoiled(int(usage[0]) << 10, float(usage[1])))
 
 
-def _spoiled(usage) -> str | None:
-    """Why the run's result is not trusted (a process near its memory or CPU limit), from the processes' usage."""
-    peak = usage.ru_maxrss << 10
+def _collect(proc: subprocess.Popen, out: bytearray, deadline: float, timeout: float) -> str | None:
+    """Read proc's output into out until it ends; why it had to be stopped (time, output), or None."""
+    late = f"the parser did not finish within {timeout:g} s and was stopped"
+    fd = proc.stdout.fileno()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return late
+        if select.select([fd], [], [], min(left, 0.5))[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            out += chunk
+            if len(out) > OUTPUT_LIMIT:
+                return f"the parser wrote more than {OUTPUT_LIMIT >> 10} KiB of output and was stopped"
+    while proc.poll() is None:  # the output is closed: wait for the end, as long as the timeout allows
+        if time.monotonic() > deadline:
+            return late
+        time.sleep(0.02)
+    return None
+
+
+def _spoiled(peak: int, cpu: float) -> str | None:
+    """Why the run's result is not trusted (a process near its memory or CPU limit), from the sandbox's usage."""
     if peak >= MEM_SPOILED:
         return (f"a process in the sandbox grew to {peak >> 20} MiB, near the {MEM_LIMIT >> 20} MiB it may use "
                 "(a parser of a few files needs a few): it may have failed for want of memory")
-    cpu = usage.ru_utime + usage.ru_stime
     if cpu >= CPU_LIMIT / 2:
         return f"the sandbox's processes used {cpu:.0f} s of CPU, near the {CPU_LIMIT} s each may use"
     return None
