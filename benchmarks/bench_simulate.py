@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 from workbench.image.preflight import preflight  # noqa: E402
 from workbench.image.session import GuestSession  # noqa: E402
 from workbench.parsers import FLAVORS, script_for  # noqa: E402
-from workbench.simulate import _host_layout, simulate_image  # noqa: E402
+from workbench.sandbox import host_layout as _host_layout  # noqa: E402
+from workbench.simulate import simulate_image  # noqa: E402
 
 SAMPLE = ROOT / ".cache" / "sample" / "centos-sample.qcow2"
 CONF = ('hostname=iZ23r29djmjZ\npassword=cXdlcjEyMzQK\neth0_ip_addr=10.171.254.123\n'

@@ -222,6 +222,8 @@ def cmd_uninject(args) -> int:
         print(f"  removed  {p}")
     for p in done["restored"]:
         print(f"  restored {p}")
+    for why in done.get("left", []):
+        print(f"  left     {why}")
     return 0
 
 

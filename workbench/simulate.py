@@ -1,8 +1,11 @@
 """Run a parser in a bubblewrap sandbox over a copy of the guest's files and report what it changed.
 
 The sandbox holds the guest's pulled /etc and /var at their real paths (writable
-copies), the first partition with the os.conf where the platform puts it, and
-the host's /usr read-only for the interpreter and tools. It has no network.
+copies, their links leading where they lead in the guest, never onto the host:
+see sandbox.py), the first partition with the os.conf where the platform puts it,
+and the host's /usr read-only for the interpreter and tools. It has no network,
+and runs under memory, CPU-time, file-size, output and time limits; a limit that
+was reached makes the result untrusted (exit_code None, the reason in the log).
 Commands whose effects reach outside those files (hostname, ip, systemctl,
 chpasswd, ssh-keygen, mount, blkid...) are recording stubs that make the
 equivalent file change where there is one. The image is never touched.
@@ -11,15 +14,14 @@ equivalent file change where there is one. The image is never touched.
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 
+from workbench import sandbox
 from workbench.changes import Change
 from workbench.errors import WorkbenchError
 from workbench.flavors import all_stubs
@@ -29,17 +31,10 @@ from workbench.osconf import parse_text
 from workbench.inits import INSTALL_PATH, STYLES
 from workbench.parsers import ParserScript
 from workbench.paths import assets_dir
+from workbench.sandbox import SHADOW, Entry as _Entry, host_etc_binds, host_layout as _host_layout, host_path
 
 SCHEMA = "workbench.simulate/1"
 TIMEOUT = 20
-MATERIALIZE = ("/etc", "/var/lib", "/var/log", "/var/spool")  # guest trees copied into the sandbox
-SKIP = ("/var/lib/rpm/", "/var/lib/dpkg/", "/usr/lib/sysimage/", "/lib/apk/", "/var/lib/apk/")
-# What the host's dynamic loader and libc read from /etc: always the host's (or nothing), never the guest's,
-# so that no guest file can make a host binary load guest code (ld.so.preload) or read guest config as its own.
-HOST_ETC = ("/etc/ld.so.preload", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.nohwcap",
-            "/etc/localtime", "/etc/alternatives", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
-            "/etc/suid-debug")
-HOST_ETC_DIRS = ("/etc/ld.so.conf.d", "/etc/alternatives")
 # commands with effects outside the files, whatever the flavour; each flavour adds its stack's (flavors.py)
 STUB_COMMANDS = tuple(dict.fromkeys(("hostname", "blkid", "findfs", "mount", "umount", "ssh-keygen", "ip", "systemctl", "service",
                  "resolvectl", "udevadm", "restorecon", "rc-service", "rc-update", "chkconfig", "update-rc.d",
@@ -73,97 +68,12 @@ class ChangeSet:
                 "commands": [{"argv": argv} for argv in self.commands], "log": self.log}
 
 
-@dataclass
-class _Entry:
-    kind: str  # file | dir | link
-    data: bytes = b""
-    target: str = ""
-    mode: int = 0o644
-
-
-def _host_layout() -> list[str]:
-    """bwrap arguments that give the sandbox the host's /usr and its /bin, /lib... links or dirs."""
-    args = ["--ro-bind", "/usr", "/usr"]
-    for d in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
-        if os.path.islink(d):
-            args += ["--symlink", os.readlink(d), d]
-        elif os.path.isdir(d):
-            args += ["--ro-bind", d, d]
-    return args
-
-
 def _text(data: bytes | None) -> str | None:
     if data is None:
         return None
     if b"\0" in data[:8192]:
         return f"<binary, {len(data)} bytes>"
     return data[:MAX_TEXT].decode("utf-8", "replace")
-
-
-def _initial_state(tree: GuestTree) -> dict[str, _Entry]:
-    """Guest paths under MATERIALIZE as the sandbox starts them."""
-    state: dict[str, _Entry] = {}
-    for top in MATERIALIZE:
-        for node in tree.walk(top):
-            if node.path.startswith(SKIP) or node.path in HOST_ETC or node.path.startswith(
-                    tuple(h + "/" for h in HOST_ETC)):
-                continue
-            if node.kind == "dir":
-                state[node.path] = _Entry("dir", mode=node.mode or 0o755)
-            elif node.kind == "link":
-                state[node.path] = _Entry("link", target=node.target or "")
-            elif node.kind == "file":
-                state[node.path] = _Entry("file", node.data or b"", mode=node.mode)
-    for d in ("/etc", "/var", "/var/lib", "/var/log", "/var/tmp"):
-        state.setdefault(d, _Entry("dir", mode=0o755))
-    return state
-
-
-def _resolve(state: dict[str, _Entry], path: str) -> str:
-    """path with symlinked directories (e.g. /etc/init.d -> rc.d/init.d) followed inside the state."""
-    parts = [p for p in path.split("/") if p]
-    done = "/"
-    for hop in range(40):
-        if not parts:
-            return done
-        name = parts.pop(0)
-        cand = posixpath.join(done, name)
-        e = state.get(cand)
-        if e is not None and e.kind == "link" and parts:
-            base = "/" if e.target.startswith("/") else done
-            parts = [p for p in posixpath.normpath(posixpath.join(base, e.target)).split("/") if p] + parts
-            done = "/"
-            continue
-        done = cand
-    return done
-
-
-def _write_tree(root: str, state: dict[str, _Entry], executable: frozenset[str] = frozenset()) -> dict[str, tuple]:
-    """Materialise state under root; returns the lstat fingerprint of every path written.
-
-    The guest's files are data: none is left executable (a parser that runs one gets "permission denied"),
-    except the paths in executable (the parser itself)."""
-    prints = {}
-    for path in sorted(state):
-        e = state[path]
-        host = root + path
-        try:
-            if e.kind == "dir":
-                os.makedirs(host, exist_ok=True)
-                os.chmod(host, e.mode | 0o700)
-            elif e.kind == "link":
-                os.makedirs(os.path.dirname(host), exist_ok=True)
-                os.symlink(e.target, host)
-            else:
-                os.makedirs(os.path.dirname(host), exist_ok=True)
-                with open(host, "wb") as f:
-                    f.write(e.data)
-                os.chmod(host, (e.mode & 0o777) | 0o600 if path in executable else (e.mode & 0o666) | 0o600)
-        except OSError:
-            continue
-        st = os.lstat(host)
-        prints[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
-    return prints
 
 
 def _read_records(path: str) -> list[list[str]]:
@@ -211,28 +121,31 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: ParserScript, fir
     if not tree.exists("/etc"):
         raise SimulationError("the guest has no /etc to simulate the parser on (no Linux root was found)")
     started = time.monotonic()
-    state = _initial_state(tree)
-    parser_path = _resolve(state, INSTALL_PATH)
-    state[parser_path] = _Entry("file", script.text.encode(), mode=0o755)
+    own = (first_mountpoint.rstrip("/") + "/aliyun_custom_image",) if first_mountpoint else ()
+    state, shadow = sandbox.guest_state(tree, own)
+    parser_path, parser_outside = sandbox.parser_place(tree, INSTALL_PATH, own)
+    (shadow if parser_outside else state)[parser_path] = _Entry("file", script.text.encode(), mode=0o755)
     flavor, first_uuid, first_label = script.name, script.first_uuid, script.first_label
     interpreter = STYLES[script.init].interpreter if script.init in STYLES else None
     first_dir = first_mountpoint or "[first partition]"
     conf_rel = "/aliyun_custom_image/os.conf"
     with tempfile.TemporaryDirectory(prefix="wb-sim-") as tmp:
-        guest, first, record, stubs = (os.path.join(tmp, n) for n in ("guest", "first", "record", "stubs"))
-        for d in (guest, first + "/aliyun_custom_image", record, stubs):
+        guest, first, outside, record, stubs = (os.path.join(tmp, n) for n in ("guest", "first", "outside", "record",
+                                                                                "stubs"))
+        for d in (guest, first + "/aliyun_custom_image", outside, record, stubs):
             os.makedirs(d)
-        prints = _write_tree(guest, state, frozenset({parser_path}))
+        prints = sandbox.write_tree(guest, state, frozenset({parser_path}))
+        outside_prints = sandbox.write_tree(outside, shadow, frozenset({parser_path}))
         first_state = {"/aliyun_custom_image": _Entry("dir", mode=0o755)}
         if osconf_text is not None:
             first_state[conf_rel] = _Entry("file", osconf_text.encode(), mode=0o644)
-        first_prints = _write_tree(first, first_state)
+        first_prints = sandbox.write_tree(first, first_state)
         _install_stubs(stubs, busybox)
         sys_net = _fake_sys_net(tmp, osconf_text, nic_names, nics)
-        cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", *_host_layout(),
-               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
-               "--bind", guest + "/etc", "/etc", "--bind", guest + "/var", "/var", "--bind", sys_net, "/sys/class/net"]
-        cmd += _host_etc_binds(tmp)
+        cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1", *_host_layout(),
+               *sandbox.private_mounts(bwrap), "--bind", guest + "/etc", "/etc", "--bind", guest + "/var", "/var",
+               "--bind", outside, SHADOW, "--bind", sys_net, "/sys/class/net"]
+        cmd += host_etc_binds(tmp)
         cmd += ["--bind", first, "/.wb-first"]
         if first_mountpoint:
             mp = first_mountpoint.rstrip("/")
@@ -243,23 +156,23 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: ParserScript, fir
                 "--setenv", "WB_FIRST_UUID", first_uuid, "--setenv", "WB_FIRST_LABEL", first_label, "--chdir", "/"]
         # as init would start it: through its #! line, or the init style's stand-in for the program that line
         # names (busybox mode: busybox's sh whatever the line says)
-        start = ([f"/usr/local/sbin/{interpreter}"] if interpreter else []) + [parser_path, action]
+        run_path = SHADOW + parser_path if parser_outside else parser_path
+        start = ([f"/usr/local/sbin/{interpreter}"] if interpreter else []) + [run_path, action]
         cmd += ["/usr/local/sbin/sh", *start] if busybox else start
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin", "LANG": "C"})
-            exit_code: int | None = proc.returncode
-            output = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
-        except subprocess.TimeoutExpired as e:
-            exit_code = None
-            output = ((e.stdout or b"") + (e.stderr or b"")).decode("utf-8", "replace")
-            output += f"\n(workbench: the parser did not finish within {TIMEOUT} s and was stopped)"
+        run = sandbox.run_limited(cmd, TIMEOUT, {"PATH": "/usr/bin:/bin", "LANG": "C"})
+        exit_code, output = run.exit_code, run.output
         if exit_code is not None and exit_code > 125 and "bwrap:" in output:
             raise SimulationError(f"the sandbox could not start: {output.strip().splitlines()[-1]}")
+        stopped = run.stopped or sandbox.oversized([guest, first, outside, record])
+        if stopped:  # a limit ended the run or may have spoiled it: its result is not the parser's
+            exit_code = None
+            output += f"\n(workbench: {stopped}; the simulation's result is not trusted)"
         changes = _diff(guest, state, prints, "")
+        changes += _diff(outside, shadow, outside_prints, "")
         changes += _diff(first, first_state, first_prints, first_dir.rstrip("/") if first_dir != "/" else "")
         commands = _read_records(os.path.join(record, "commands"))
     # the parser itself is the injection, not its effect; host files bound in are mount points
-    changes = [c for c in changes if c.path != parser_path and not _host_path(c.path)]
+    changes = [c for c in changes if c.path != parser_path and not host_path(c.path)]
     changes.sort(key=lambda c: c.path)
     return ChangeSet(flavor, exit_code, changes, commands, output[-(64 << 10):], time.monotonic() - started,
                      first_dir)
@@ -282,25 +195,6 @@ def _fake_sys_net(tmp: str, osconf_text: str | None, names: tuple[str, str],
             with open(os.path.join(root, name, attr), "w") as f:
                 f.write(value + "\n")
     return root
-
-
-def _host_etc_binds(tmp: str) -> list[str]:
-    """bwrap arguments putting the host's loader and libc files over /etc, or an empty file or directory where
-    the host has none (the guest's are never materialised there)."""
-    empty_file, empty_dir = os.path.join(tmp, "empty"), os.path.join(tmp, "empty.d")
-    open(empty_file, "wb").close()
-    os.makedirs(empty_dir, exist_ok=True)
-    args = []
-    for path in HOST_ETC:
-        if os.path.exists(path):
-            args += ["--ro-bind", path, path]
-        else:
-            args += ["--ro-bind", empty_dir if path in HOST_ETC_DIRS else empty_file, path]
-    return args
-
-
-def _host_path(path: str) -> bool:
-    return any(path == h or path.startswith(h + "/") for h in HOST_ETC)
 
 
 def _install_stubs(stubs: str, busybox: bool = False) -> None:
@@ -341,7 +235,7 @@ def _diff(root: str, state: dict[str, _Entry], prints: dict[str, tuple], prefix:
                 after = "-> " + os.readlink(host)
                 if before is None:
                     changes.append(Change(prefix + path, "create", None, after, "link"))
-                elif before.kind != "link" or before.target != after[3:]:
+                elif before.kind != "link" or (before.written or before.target) != after[3:]:
                     changes.append(Change(prefix + path, "modify", _describe(before), after, "link"))
                 continue
             if not stat.S_ISREG(st.st_mode):

@@ -1,6 +1,10 @@
 """Every file the workbench creates (images, reports, exports) is staged: written under a hidden name
 beside its destination and renamed into place only when complete, so an interrupted or failed run
 leaves no half-written output and never replaces what it was not allowed to replace.
+
+The hidden name is created by the workbench itself, exclusively and never through a link, before anything
+writes to it: a file or symlink planted there (the name is predictable) is refused, so no writer (qemu-img,
+a report) can be sent through it to another file.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ def check_output(out: str, force: bool, needed: int = 0, source: str | None = No
         raise UsageError(f"{out} already exists; nothing was written (use --force to replace it)")
     if not os.path.isdir(directory):
         raise UsageError(f"{directory} does not exist; nothing was written")
+    partial = partial_name(out)
+    if os.path.lexists(partial):
+        raise UsageError(f"{partial} already exists (a file or link planted at the name the output is staged "
+                         "under?); nothing was written")
     st = os.statvfs(directory)
     if st.f_flag & os.ST_RDONLY or not os.access(directory, os.W_OK):
         raise UsageError(f"{directory} is read-only storage; nothing was written")
@@ -77,6 +85,13 @@ class Staged:
         self.force = force
         self.path = partial_name(output)
         self.committed = False
+        try:  # ours from now on: an empty regular file, made here, that every writer then opens
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+        except FileExistsError:
+            raise UsageError(f"{self.path} appeared before it was written (a file or link planted there?); nothing "
+                             "was written") from None
+        except OSError as e:
+            raise StagingError(f"{self.path} could not be created: {e.strerror}") from None
 
     def __enter__(self) -> "Staged":
         return self
@@ -96,10 +111,10 @@ class Staged:
 
 
 def write_text(output: str, text: str, force: bool = False) -> None:
-    """A text file (a report) written whole or not at all. The partial file is created exclusively and
-    never through a symlink, so a link planted at its name cannot redirect the write."""
+    """A text file (a report) written whole or not at all, into the partial file Staged created (never through a
+    link: one planted at its name is refused)."""
     with Staged(output, force) as staged:
-        fd = os.open(staged.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = os.open(staged.path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -39,15 +39,20 @@ def html_block(value: object, limit: int = 1 << 20) -> str:
     return html.escape(printable_block(value if value is not None else "", limit))
 
 
-# what can make markup in the middle of a line (the values never start one): emphasis, code, links, tables
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})
+# Every ASCII punctuation character that can start or end a Markdown construct (CommonMark and GFM: headings,
+# lists, quotes, breaks, fences, tables, emphasis, code, links, autolinks, HTML, entities, strikethrough), wherever
+# it stands: a value may begin a line's content (a list item), and text can begin a construct in any position.
+# "<", ">" and "&" become entities (no tag or entity survives, even for a renderer that passes HTML through);
+# "/", ",", ";", "?", "'", '"' and "%" begin nothing and stay as they are.
+_MD_ESCAPE = str.maketrans({c: "\\" + c for c in "\\`*_[]{}()#+-.!|~:@=$^"})
 
 
 def md_text(value: object, limit: int = 300) -> str:
-    """One value from an image as Markdown text within a line: HTML escaped (no tag or entity survives) and the
-    punctuation that makes inline markup escaped."""
-    s = printable(value if value is not None else "", limit)
-    return html.escape(s, quote=False).translate(_MD_SPECIAL)
+    """One value from an image as Markdown text within a line: HTML escaped, the punctuation that makes any
+    construct backslash-escaped (so it reads as itself), and leading spaces as entities (four start a code block)."""
+    s = printable(value if value is not None else "", limit).replace("\t", " ")
+    body = s.lstrip(" ")
+    return "&#32;" * (len(s) - len(body)) + html.escape(body, quote=False).translate(_MD_ESCAPE)
 
 
 def md_code(value: object, limit: int = 300, table: bool = False) -> str:

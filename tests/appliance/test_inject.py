@@ -210,3 +210,33 @@ def test_killed_mid_write_leaves_no_output(built, tmp_path, sig):
 
         _partial_name(str(out))
         assert [n for n in os.listdir(tmp_path) if ".wb-partial-" in n] == []
+
+
+def test_a_second_uninject_after_an_interrupted_one_loses_nothing(sample_injected, tmp_path, monkeypatch):
+    """The first uninject stops between restoring (its backups already removed) and removing the manifest, as ^C
+    there would. Run again, it used to remove each restored file and then fail on its missing backup: the image
+    lost /etc/shadow (as it lost /etc/ssh/sshd_config in the issue). Now it restores nothing twice, removes only
+    what is still workbench's, and the image ends as it was before the inject."""
+    src, _, out, _ = sample_injected
+    image = tmp_path / "twice.qcow2"
+    shutil.copyfile(out, image)
+    real_remove = GuestSession.remove
+
+    def interrupted(self, path):
+        if path == MANIFEST:
+            raise KeyboardInterrupt
+        real_remove(self, path)
+
+    monkeypatch.setattr(GuestSession, "remove", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        uninject(str(image), in_place=True)
+    monkeypatch.setattr(GuestSession, "remove", real_remove)
+    paths = ("/etc/shadow", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ed25519_key.pub", "/etc/xinetd.d/telnet",
+             "/etc/init.d/os-conf", "/etc/systemd/system/os-conf.service", MANIFEST, "/var/lib/workbench/backup")
+    between, _, _ = read(image, *paths)
+    assert between[MANIFEST] is not None and between["/var/lib/workbench/backup"] is None  # as interrupted
+    done = uninject(str(image), in_place=True)
+    assert done["restored"] == [] and done["left"] == [], done  # all of it was restored the first time
+    now, _, _ = read(image, *paths)
+    original, _, _ = read(src, *paths)
+    assert now == original and now["/etc/shadow"] is not None and now[MANIFEST] is None

@@ -77,7 +77,7 @@ def test_markdown_and_json_reports(built, tmp_path):
                                str(out)], capture_output=True, text=True, timeout=600)
         assert proc.returncode in (0, 1), proc.stderr
     text = md.read_text()
-    assert text.startswith("# Image review: gpt-esp-debian.qcow2") and "**Verdict: " in text
+    assert text.startswith(r"# Image review: gpt\-esp\-debian\.qcow2") and "**Verdict: " in text  # escaped
     doc = json.loads(js.read_text())
     assert doc["schema"] == "workbench.check/1" and doc["report"]["schema"] == "workbench.report/1"
     assert doc["report"]["simulation"] is None and "no os.conf was given" in doc["report"]["notes"][0]

@@ -188,7 +188,7 @@ def test_documents_escape_image_text():
     for suffix in (".md", ".html"):
         text = render(doc, suffix)
         assert "<img" not in text and "<script" not in text and "\x1b" not in text, suffix
-    assert "&lt;img src=x onerror=alert(1)&gt;" in render(doc, ".md")
+    assert r"&lt;img src\=x onerror\=alert\(1\)&gt;" in render(doc, ".md")
 
 
 # -- one os.conf grammar -----------------------------------------------------------------------------------------

@@ -5,27 +5,17 @@ import bz2
 import gzip
 import lzma
 import struct
+import time
 
 import pytest
 
-from workbench.image import initramfs
+from tests.fixtures.bombs import cpio, lzma_alone
+from workbench.image import decompress, initramfs
 from workbench.image.initramfs import read_initramfs
 
 MODULES = ["usr/lib/modules/6.1.0-9-amd64/kernel/drivers/block/virtio_blk.ko.xz",
            "usr/lib/modules/6.1.0-9-amd64/kernel/drivers/virtio/virtio_pci.ko",
            "usr/lib/modules/6.1.0-9-amd64/kernel/drivers/nvme/host/nvme-core.ko.zst", "init", "bin/sh"]
-
-
-def cpio(entries: list[tuple[str, bytes]]) -> bytes:
-    """A newc archive, as the kernel's initramfs tools write it."""
-    out = bytearray()
-    for ino, (name, data) in enumerate(entries + [("TRAILER!!!", b"")], 1):
-        raw = name.encode() + b"\0"
-        fields = [ino, 0o100644, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(raw), 0]
-        out += b"070701" + "".join(f"{f:08x}" for f in fields).encode() + raw
-        out += b"\0" * (-len(out) % 4) + data
-        out += b"\0" * (-len(out) % 4)
-    return bytes(out)
 
 
 def lz4_legacy(data: bytes) -> bytes:
@@ -76,7 +66,7 @@ def test_a_truncated_archive_says_so(kind):
 
 
 def test_a_decompression_bomb_stops_at_its_budget(monkeypatch):
-    monkeypatch.setattr(initramfs, "MAX_OUTPUT", 32 << 20)
+    monkeypatch.setattr(decompress, "MAX_OUTPUT", 32 << 20)
     bomb = zstd(cpio([("big", b"\0" * (256 << 20))]))
     assert len(bomb) < 1 << 20
     got = read_initramfs(bomb)
@@ -89,3 +79,59 @@ def test_names_cannot_climb_out_and_garbage_is_named():
     got = read_initramfs(b"MZ\x90\x00 not an initramfs")
     assert not got.complete and "neither cpio nor a compression" in got.problems[0]
     assert read_initramfs(b"").files == [] and read_initramfs(b"").complete
+
+
+def test_an_lzma_dictionary_over_the_limit_is_refused_before_it_is_allocated():
+    bomb = lzma_alone([cpio([("big", b"\0" * (64 << 20))])], 0x80000000)  # 2 GiB asked for, in ~20 KB
+    assert len(bomb) < 1 << 20
+    t = time.monotonic()
+    got = read_initramfs(EARLY + bomb)
+    assert time.monotonic() - t < 2
+    assert got.segments == ["cpio", "lzma"] and got.files == ["kernel/x86/microcode/GenuineIntel.bin"]
+    assert "2048 MiB dictionary" in got.problems[0], got.problems
+    ok = read_initramfs(lzma_alone([MAIN], 8 << 20))  # what lzma -6 uses: read as before
+    assert ok.complete and ok.files == MODULES
+
+
+def test_an_xz_dictionary_and_a_zstd_window_over_their_limits_are_refused(monkeypatch):
+    import zstandard
+
+    monkeypatch.setattr(decompress, "MAX_DICT", 1 << 20)
+    monkeypatch.setattr(decompress, "MAX_WINDOW", 1 << 20)
+    data = cpio([("a.ko", bytes(range(256)) * (16 << 12))])  # 4 MiB
+    xz = lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, preset=6)  # an 8 MiB dictionary
+    got = read_initramfs(xz)
+    assert not got.complete and "dictionary" in got.problems[0], got.problems
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=24, write_content_size=False)
+    zs = zstandard.ZstdCompressor(compression_params=params).compress(data)  # a 16 MiB window
+    got = read_initramfs(zs)
+    assert not got.complete and "window" in got.problems[0], got.problems
+
+
+def test_zero_padding_is_skipped_in_bulk_and_a_run_has_a_limit(monkeypatch):
+    extra = cpio([("etc/extra", b"x")])
+    t = time.monotonic()
+    got = read_initramfs(EARLY + b"\0" * (40 << 20) + gzip.compress(MAIN + b"\0" * (40 << 20) + extra))
+    assert time.monotonic() - t < 10  # one byte at a time took about a minute
+    assert got.complete and got.files[-1] == "etc/extra", got.problems
+    monkeypatch.setattr(initramfs, "MAX_PADDING", 1 << 20)
+    for image in (EARLY + b"\0" * (2 << 20) + MAIN, gzip.compress(MAIN + b"\0" * (2 << 20) + extra)):
+        got = read_initramfs(image)
+        assert not got.complete and "zero padding" in got.problems[0], got.problems
+
+
+def test_entries_count_trailers_too_and_time_is_bounded(monkeypatch):
+    monkeypatch.setattr(initramfs, "MAX_ENTRIES", 1000)
+    got = read_initramfs(gzip.compress(cpio([]) * 2000))  # nothing but empty archives
+    assert not got.complete and "more than 1000 entries" in got.problems[0], got.problems
+    monkeypatch.setattr(decompress, "MAX_SECONDS", 0.0)
+    got = read_initramfs(gzip.compress(MAIN))
+    assert not got.complete and "took more than" in got.problems[0], got.problems
+
+
+@pytest.mark.parametrize("field", [b"-0000001", b" +00001f", b"0000_01f"])
+def test_header_numbers_are_hex_digits_only(field):
+    good = cpio([("a", b"xyz")])
+    bad = good[:6 + 48] + field + good[6 + 56:]  # c_filesize: int() would take a sign, spaces or underscores
+    got = read_initramfs(bad)
+    assert not got.complete and "damaged" in got.problems[0], got.problems

@@ -92,6 +92,10 @@ def kernel(c: Check, ctx: Context) -> CheckResult:
                         evidence + [f"kernels in /boot: {', '.join(bf.kernels) or 'none'}"],
                         "Install and configure a bootloader (grub-install and update-grub or grub2-mkconfig).")
     evidence.insert(0, f"bootloader: {bf.loader} ({printable(bf.config_path)}), {bf.entries} entries")
+    if bf.problems:  # a bound cut the configuration's evaluation, or a boot file was refused
+        return c.result("warn", "Not fully reviewed: the boot files could not be read whole, so which kernel and "
+                                "initramfs boot is not certain.", evidence + [printable(p) for p in bf.problems[:4]],
+                        incomplete=True)
     e = bf.default
     if e is None or not e.kernel:
         return c.result("fail", f"{printable(bf.config_path)} has no boot entry that loads a kernel.", evidence,
@@ -182,9 +186,10 @@ def initramfs_drivers(c: Check, ctx: Context) -> CheckResult:
                     + " + ".join(k.initramfs.segments) + "); virtio/nvme modules: "
                     + (", ".join(sorted(m for m in have if m.startswith(("virtio", "nvme")))) or "none"))
     missing = [m for m in need if m not in have]
-    if missing and not k.initramfs.complete:
-        return c.result("warn", f"Not fully reviewed: the initramfs could not be read whole, and what was read lacks "
-                                f"{', '.join(missing)}.", evidence + [printable(p) for p in k.initramfs.problems[:3]], incomplete=True)
+    if not k.initramfs.complete:  # cut (a bound, damage): never a pass, even with the drivers in what was read
+        found = f"what was read lacks {', '.join(missing)}" if missing else f"what was read has {', '.join(need)}"
+        return c.result("warn", f"Not fully reviewed: the initramfs could not be read whole; {found}.",
+                        evidence + [printable(p) for p in k.initramfs.problems[:3]], incomplete=True)
     if missing:
         return c.result("fail", f"The initramfs lacks {', '.join(missing)}: on ECS the kernel will not find its root "
                                 "disk and stops with \"VFS: Unable to mount root fs\".", evidence,
@@ -207,11 +212,13 @@ def nvme(c: Check, ctx: Context) -> CheckResult:
     if how == "built in" or (how == "module" and in_initramfs):
         return c.result("pass", "The kernel and initramfs have the NVMe driver: import it with "
                                 "Features.NvmeSupport=supported.", evidence)
-    why = "the kernel has no NVMe driver" if how is None else "the initramfs lacks the nvme module"
+    cut = how == "module" and (k.initramfs is None or not k.initramfs.complete)  # it may be in what was not read
+    why = "the kernel has no NVMe driver" if how is None else \
+        "the nvme module is not in what could be read of the initramfs" if cut else "the initramfs lacks the nvme module"
     return c.result("warn", f"The image cannot boot from an NVMe disk ({why}): import it with "
                             "Features.NvmeSupport=unsupported, which keeps it off NVMe instance families.", evidence,
                     "Rebuild the initramfs with nvme (fix.initramfs-drivers adds it) to run on NVMe families.",
-                    offers=_rebuild(k) if how == "module" else None)
+                    offers=_rebuild(k) if how == "module" else None, incomplete=cut)
 
 
 def _fstab_verdict(e, ctx: Context) -> tuple[str, str, str | None] | None:

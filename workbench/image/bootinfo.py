@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+import stat as statmod
+import time
 from dataclasses import dataclass, field
 
 from workbench.image import bootloader as bl
@@ -23,6 +25,7 @@ from workbench.image.tree import GuestTree, mode_kind
 BOOT_EXCLUDES = ["vmlinuz*", "vmlinux*", "initrd*", "initramfs*", "System.map*", "*.efi", "*.EFI", "*.mod",
                  "*.pf2", "*.img", "memtest*", "lost+found", "fonts", "locale", "themes"]
 INITRAMFS_MAX = 512 << 20
+MAX_CONFIGS = 16  # grub.cfg files of one pattern (EFI/*/grub.cfg) that are read
 MODULE_LISTS = ("modules.builtin", "modules.dep")
 CONFIG_KEYS = re.compile(r"^(CONFIG_(?:VIRTIO\w*|BLK_DEV_NVME|NVME_CORE|SCSI_VIRTIO|EXT4_FS|XFS_FS|BTRFS_FS))=(.*)$",
                          re.M)
@@ -71,6 +74,7 @@ class BootFacts:
     notes: list[str] = field(default_factory=list)
     binary_arch: str | None = None  # from the guest's own executables, read when the kernel's header does not say
     binary_arch_from: list[str] = field(default_factory=list)  # the executables it was read from
+    problems: list[str] = field(default_factory=list)  # what a bound cut or was refused: the boot is not certain
 
     @property
     def cmdline(self) -> str:
@@ -154,11 +158,12 @@ def _choose_config(tree: GuestTree, facts, out: BootFacts) -> bl.BootConfig | No
     bls = {n[:-5]: tree.read_text(f"{bl.BLS_DIR}/{n}", 65536) or "" for n in tree.listdir(bl.BLS_DIR)
            if n.endswith(".conf")}
     found: list[bl.BootConfig] = []
+    deadline = time.monotonic() + bl.MAX_SECONDS  # one budget for every configuration
     for pattern in (*bl.GRUB2_CONFIGS, *bl.EFI_GRUB_CONFIGS):
-        for path in _glob(tree, pattern):
+        for path in _glob(tree, pattern)[:MAX_CONFIGS]:
             text = tree.read_text(path, bl.MAX_CONFIG)
             if text is not None:
-                found.append(bl.parse_grub2(text, path, env, bls))
+                found.append(bl.parse_grub2(text, path, env, bls, deadline))
     for path in bl.EXTLINUX_CONFIGS:
         text = tree.read_text(path, bl.MAX_CONFIG)
         if text is not None:
@@ -177,6 +182,7 @@ def _choose_config(tree: GuestTree, facts, out: BootFacts) -> bl.BootConfig | No
     if len(found) > 1:
         out.notes.append("more than one bootloader configuration: " + ", ".join(c.path for c in found)
                          + f"; {found[0].path} is taken as the one that boots")
+    out.problems += [f"{found[0].path}: {p}" for p in found[0].problems]
     return found[0]
 
 
@@ -221,8 +227,8 @@ def collect(s, tree: GuestTree, facts, mounts) -> BootFacts:
         initrd = None
         for candidate in out.default.initrd[-1:]:  # the last one is the real initramfs (microcode comes first)
             initrd = _existing(s, tree, boot, bl.resolve(candidate, cfg.path, out.boot_separate))
-        if kernel is not None:
-            out.kernel = _kernel(s, tree, kernel, initrd, boot)
+        if kernel is not None and not _special(s, kernel, "kernel", out.problems):
+            out.kernel = _kernel(s, tree, kernel, initrd, boot, out.problems)
             arch = out.kernel.arch
     for m in mounts:
         if m.mountpoint in ("/", "/boot"):
@@ -251,7 +257,25 @@ def _binary_arch(s, out: BootFacts) -> None:
                          + ", ".join(f"{p} {a}" for p, a in found.items() if a))
 
 
-def _kernel(s, tree: GuestTree, path: str, initrd: str | None, boot: dict) -> KernelFacts:
+def _special(s, path: str, what: str, problems: list[str]) -> bool:
+    """True when path is not a regular file (a FIFO, device, socket or directory, or a link to one), asked of the
+    appliance before anything opens it: reading a FIFO would wait for ever. The refusal is a problem. A path that
+    is not there (a dangling link) is not special: it is missing, as the checks then say."""
+    g = s._g
+    try:
+        if g.is_file(path, followsymlinks=True) or not g.exists(path):
+            return False
+        mode = g.stat(path)["mode"]
+        kind = next((name for test, name in ((statmod.S_ISFIFO, "a FIFO"), (statmod.S_ISCHR, "a character device"),
+                                             (statmod.S_ISBLK, "a block device"), (statmod.S_ISSOCK, "a socket"),
+                                             (statmod.S_ISDIR, "a directory")) if test(mode)), "not a file")
+    except RuntimeError as e:
+        kind = f"unreadable: {str(e)[:120]}"
+    problems.append(f"the {what} {path} is not a regular file ({kind}); it was not read")
+    return True
+
+
+def _kernel(s, tree: GuestTree, path: str, initrd: str | None, boot: dict, problems: list[str]) -> KernelFacts:
     head = s.read_small(path, HEAD, head=True) or b""
     ident: KernelId = identify(head)
     version = ident.version or version_from_name(path)
@@ -276,12 +300,16 @@ def _kernel(s, tree: GuestTree, path: str, initrd: str | None, boot: dict) -> Ke
     if initrd is not None:
         k.initrd_size = boot.get(posixpath.basename(initrd), (0, None, None))[1] if initrd.startswith("/boot/") \
             else None
-        _initramfs(s, initrd, k)
+        if _special(s, initrd, "initramfs", problems):
+            k.problems.append(problems[-1])
+        else:
+            _initramfs(s, initrd, k)
     return k
 
 
 def _initramfs(s, initrd: str, k: KernelFacts) -> None:
-    """The initramfs streamed from the appliance into the parser (which reads as the bytes arrive)."""
+    """The initramfs streamed from the appliance into the parser (which reads as the bytes arrive); a regular
+    file (the caller asked)."""
     try:
         size = s.filesize(initrd)
     except RuntimeError as e:

@@ -5,6 +5,10 @@ BootLoaderSpec entries of /boot/loader/entries that blscfg reads), GRUB legacy (
 grub.conf) and extlinux/syslinux. Each parser returns the entries in order and which one
 boots by default; paths are as the configuration writes them (relative to the file system
 the bootloader reads, which resolve() maps onto the guest's tree).
+
+Every evaluation is bounded (a configuration is untrusted data): each variable's value, all of them together,
+each line, the nesting of blocks and the time taken. What a bound cuts is listed in BootConfig.problems, and
+the boot checks then say the configuration was not reviewed whole.
 """
 
 from __future__ import annotations
@@ -12,10 +16,19 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+import time
 from dataclasses import dataclass, field
 
 MAX_CONFIG = 4 << 20
 MAX_ENTRIES = 500
+MAX_LINES = 200_000
+MAX_LINE = 64 << 10  # characters of one line that are read (a longer line is cut)
+MAX_VALUE = 16 << 10  # characters of one variable's value, or of one expansion (a kernel command line is < 4 KiB)
+MAX_VARIABLES_TOTAL = 1 << 20  # characters of all the variables together
+MAX_VARIABLES = 4096
+MAX_DEPTH = 64  # nesting of braces (submenus, if, function bodies)
+MAX_SECONDS = 5.0  # for all the configurations of one image together
+NUMBER = re.compile(r"[0-9]{1,9}")  # a number in a configuration: ASCII digits only, never a huge int
 
 # where each bootloader keeps its configuration, as the guest mounts it; the first one found is the one used
 GRUB2_CONFIGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
@@ -43,6 +56,7 @@ class BootConfig:
     entries: list[BootEntry] = field(default_factory=list)
     default: int | None = None  # index into entries
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what a bound cut: the entries or the default may be wrong
 
     @property
     def default_entry(self) -> BootEntry | None:
@@ -66,28 +80,103 @@ def _words(line: str) -> list[str]:
         return line.split()
 
 
-def _expand(text: str, env: dict[str, str]) -> str:
-    """GRUB variables ($kernelopts, ${saved_entry}) from grubenv and `set` lines; unknown ones vanish as in GRUB."""
-    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env.get(m.group(1), ""), text)
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
-def parse_grub2(text: str, path: str, env: dict[str, str], bls: dict[str, str]) -> BootConfig:
+class _Env:
+    """GRUB variables as a bounded map: no value, expansion or total may grow past its limit, nor the
+    evaluation past its time; each cut is told once in problems."""
+
+    def __init__(self, initial: dict[str, str], problems: list[str], deadline: float | None = None) -> None:
+        self.problems = problems
+        self.values: dict[str, str] = {}
+        self.total = 0
+        self.deadline = deadline if deadline is not None else time.monotonic() + MAX_SECONDS
+        for k, v in list(initial.items())[:MAX_VARIABLES]:
+            self.set(k, v)
+
+    def _cut(self, why: str) -> None:
+        if why not in self.problems:
+            self.problems.append(why)
+
+    def expand(self, text: str) -> str:
+        """$var and ${var} replaced (unknown ones vanish, as in GRUB), the result cut at MAX_VALUE."""
+        out: list[str] = []
+        size = 0
+        at = 0
+        for m in _VAR.finditer(text):
+            piece = text[at:m.start()] + self.values.get(m.group(1), "")
+            at = m.end()
+            if size + len(piece) > MAX_VALUE:
+                out.append(piece[:MAX_VALUE - size])
+                self._cut(f"an expansion grew past {MAX_VALUE >> 10} KiB and was cut")
+                return "".join(out)
+            out.append(piece)
+            size += len(piece)
+        rest = text[at:]
+        if size + len(rest) > MAX_VALUE:
+            self._cut(f"an expansion grew past {MAX_VALUE >> 10} KiB and was cut")
+            rest = rest[:MAX_VALUE - size]
+        return "".join(out) + rest
+
+    def set(self, key: str, value: str) -> None:
+        old = self.values.get(key)
+        if old is None and len(self.values) >= MAX_VARIABLES:
+            self._cut(f"more than {MAX_VARIABLES} variables; the rest were not kept")
+            return
+        value = value[:MAX_VALUE]
+        grown = self.total - len(old or "") + len(value)
+        if grown > MAX_VARIABLES_TOTAL:
+            self._cut(f"the variables grew past {MAX_VARIABLES_TOTAL >> 20} MiB together; the rest were not kept")
+            return
+        self.values[key], self.total = value, grown
+
+    def get(self, key: str, default=None):
+        return self.values.get(key, default)
+
+    def late(self) -> bool:
+        if time.monotonic() > self.deadline:
+            self._cut(f"the evaluation ran out of its {MAX_SECONDS:.0f} s; the rest of the file was not read")
+            return True
+        return False
+
+
+def _lines(text: str, limit: int, problems: list[str]) -> list[str]:
+    """The first limit lines, each cut at MAX_LINE characters (each cut told in problems)."""
+    lines = text.splitlines()
+    if len(lines) > limit:
+        problems.append(f"more than {limit} lines; the rest was not read")
+        lines = lines[:limit]
+    if any(len(line) > MAX_LINE for line in lines):
+        problems.append(f"a line over {MAX_LINE >> 10} KiB was cut")
+        lines = [line[:MAX_LINE] for line in lines]
+    return lines
+
+
+def parse_grub2(text: str, path: str, env: dict[str, str], bls: dict[str, str],
+                deadline: float | None = None) -> BootConfig:
     """grub.cfg: top-level menuentries (submenus flattened in order, as GRUB numbers them "1>0"), `set default`,
-    and blscfg's entries when the file calls it. env: grubenv's variables; bls: {entry id: its text}."""
+    and blscfg's entries when the file calls it. env: grubenv's variables; bls: {entry id: its text}; deadline:
+    when the evaluation stops (time.monotonic(); MAX_SECONDS from now by default)."""
     cfg = BootConfig("grub2", path)
-    variables = dict(env)
+    variables = _Env(env, cfg.problems, deadline)
     default_spec = None
     depth = 0
     current: BootEntry | None = None
     uses_bls = False
     top_index: list[int] = []  # index in cfg.entries of each top-level item (a submenu maps to its first entry)
-    for raw in text.splitlines()[:200_000]:
+    for raw in _lines(text, MAX_LINES, cfg.problems):
+        if variables.late():
+            break
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         words = _words(line)
         if not words:
             continue
+        if depth > MAX_DEPTH:
+            cfg.problems.append(f"blocks nested deeper than {MAX_DEPTH}; the rest of the file was not read")
+            break
         if words[0] in ("menuentry", "submenu"):
             if depth == 0:
                 top_index.append(len(cfg.entries))
@@ -105,16 +194,16 @@ def parse_grub2(text: str, path: str, env: dict[str, str], bls: dict[str, str]) 
         depth += line.count("{") - line.count("}")
         if words[0] == "set" and len(words) > 1 and "=" in words[1] and current is None:
             k, _, v = words[1].partition("=")
-            variables[k] = _expand(v, variables)
+            variables.set(k, variables.expand(v))
             if k == "default":
-                default_spec = variables[k]
+                default_spec = variables.get(k)
         elif words[0] == "blscfg":
             uses_bls = True
         elif current is not None and words[0] in ("linux", "linux16", "linuxefi") and len(words) > 1:
-            current.kernel = _expand(words[1], variables)
-            current.cmdline = _expand(" ".join(words[2:]), variables)
+            current.kernel = variables.expand(words[1])
+            current.cmdline = variables.expand(" ".join(words[2:]))
         elif current is not None and words[0] in ("initrd", "initrd16", "initrdefi"):
-            current.initrd = [_expand(w, variables) for w in words[1:]]
+            current.initrd = [variables.expand(w) for w in words[1:65]]
     if uses_bls:
         cfg.loader = "grub2-bls"
         for ident in sorted(bls, reverse=True)[:MAX_ENTRIES]:  # blscfg lists the newest version first
@@ -123,7 +212,7 @@ def parse_grub2(text: str, path: str, env: dict[str, str], bls: dict[str, str]) 
     return cfg
 
 
-def _bls_entry(ident: str, text: str, env: dict[str, str]) -> BootEntry:
+def _bls_entry(ident: str, text: str, env: _Env) -> BootEntry:
     e = BootEntry("", None, id=ident)
     for line in text.splitlines()[:500]:
         k, _, v = line.strip().partition(" ")
@@ -135,11 +224,11 @@ def _bls_entry(ident: str, text: str, env: dict[str, str]) -> BootEntry:
         elif k == "initrd":
             e.initrd += v.split()
         elif k == "options":
-            e.cmdline = _expand(v, env)
+            e.cmdline = env.expand(v)
     return e
 
 
-def _grub_default(cfg: BootConfig, spec: str | None, env: dict[str, str], top_index: list[int]) -> int | None:
+def _grub_default(cfg: BootConfig, spec: str | None, env: _Env, top_index: list[int]) -> int | None:
     """GRUB's default: a number (of the top-level menu; "1>2" into a submenu), a title or id, or saved_entry."""
     if not cfg.entries:
         return None
@@ -147,7 +236,7 @@ def _grub_default(cfg: BootConfig, spec: str | None, env: dict[str, str], top_in
         spec = "0"
     if spec in ("saved", "${saved_entry}") or spec == env.get("saved_entry", "\0"):
         spec = env.get("saved_entry") or "0"
-    if re.fullmatch(r"\d+(>\d+)?", spec):
+    if re.fullmatch(r"[0-9]{1,9}(>[0-9]{1,9})?", spec):
         first, _, sub = spec.partition(">")
         n = int(first)
         if n < len(top_index):
@@ -166,7 +255,7 @@ def parse_grub_legacy(text: str, path: str) -> BootConfig:
     cfg = BootConfig("grub-legacy", path)
     default = 0
     current = None
-    for raw in text.splitlines()[:100_000]:
+    for raw in _lines(text, 100_000, cfg.problems):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -174,7 +263,9 @@ def parse_grub_legacy(text: str, path: str) -> BootConfig:
         key = key.lower()
         rest = rest.strip()
         if key == "default" and current is None:
-            default = int(rest) if rest.isdigit() else 0
+            default = int(rest) if NUMBER.fullmatch(rest) else 0
+            if not NUMBER.fullmatch(rest):
+                cfg.notes.append(f"default {rest[:40]!r} is not a number; GRUB falls back to the first entry")
         elif key == "title" and len(cfg.entries) < MAX_ENTRIES:
             current = BootEntry(rest, None)
             cfg.entries.append(current)
@@ -192,7 +283,7 @@ def parse_extlinux(text: str, path: str) -> BootConfig:
     cfg = BootConfig("extlinux", path)
     default_label = None
     current = None
-    for raw in text.splitlines()[:100_000]:
+    for raw in _lines(text, 100_000, cfg.problems):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

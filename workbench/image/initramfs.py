@@ -3,32 +3,31 @@
 An initramfs is a sequence of segments, as the kernel unpacks it: uncompressed cpio archives (the early
 microcode one first), then usually one compressed stream (gzip, xz, lzma, bzip2, lz4 legacy, zstd) holding
 more cpio archives; zero padding may stand between them. Every segment is read in one pass, decompressed in
-bounded pieces, with budgets on the input, the output (a decompression bomb stops at MAX_OUTPUT), the number
-of entries and the length of names. Only names are kept: enough to tell which kernel modules are in it.
+bounded pieces, with budgets on the input, the output (a decompression bomb stops at MAX_OUTPUT), the memory a
+decompressor may take (the dictionary or window a stream asks for is checked before it is allocated), runs of
+zero padding, the number of entries, the length of names and the time. Only names are kept: enough to tell
+which kernel modules are in it.
 """
 
 from __future__ import annotations
 
-import bz2
 import io
 import lzma
 import posixpath
-import struct
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from workbench.image.decompress import PIECE, Budget, Stop, decompress
+
 MAX_INPUT = 512 << 20
-MAX_OUTPUT = 2 << 30  # decompressed bytes over all segments
 MAX_ENTRIES = 200_000
 MAX_NAME = 4096
 MAX_SEGMENTS = 32
-PIECE = 1 << 16  # compressed bytes fed at a time
-OUT_PIECE = 1 << 20  # decompressed bytes taken at a time where the decompressor can be bounded
-ZSTD_PIECE = 512  # zstd cannot bound its output per call: feed it little at a time (< ~13 MiB out per call)
-
+MAX_PADDING = 64 << 20  # one run of zero padding (the tools pad to 512 bytes or 4 KiB)
 MAGICS = [(b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"BZh", "bzip2"), (b"\x02\x21\x4c\x18", "lz4"),
-          (b"\x28\xb5\x2f\xfd", "zstd"), (b"\x89LZO", "lzo"), (b"\x5d\x00\x00", "lzma")]
+          (b"\x28\xb5\x2f\xfd", "zstd"), (b"\x89LZO", "lzo"), (b"\x5d\x00", "lzma")]  # as the kernel tells them
 CPIO_MAGICS = (b"070701", b"070702", b"070707")
 
 
@@ -52,21 +51,6 @@ class Initramfs:
         return out
 
 
-class _Stop(Exception):
-    pass
-
-
-class _Budget:
-    def __init__(self) -> None:
-        self.output = 0
-
-    def take(self, n: int) -> None:
-        self.output += n
-        if self.output > MAX_OUTPUT:
-            raise _Stop(f"more than {MAX_OUTPUT >> 20} MiB once decompressed (a decompression bomb?); the rest "
-                        "was not read")
-
-
 def compression_of(head: bytes) -> str | None:
     if head[:6] in CPIO_MAGICS:
         return "cpio"
@@ -74,23 +58,6 @@ def compression_of(head: bytes) -> str | None:
         if head.startswith(magic):
             return name
     return None
-
-
-class _Gzip:
-    """zlib with the interface of lzma's decompressors: bounded output, needs_input, eof, unused_data."""
-
-    def __init__(self) -> None:
-        self.d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        self.tail = b""
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        out = self.d.decompress(self.tail + data, max_length)
-        self.tail = self.d.unconsumed_tail
-        return out
-
-    needs_input = property(lambda self: not self.tail)
-    eof = property(lambda self: self.d.eof)
-    unused_data = property(lambda self: self.d.unused_data)
 
 
 class _Input:
@@ -109,7 +76,7 @@ class _Input:
             del self.back[:n]
         self.total += len(data)
         if self.total > MAX_INPUT:
-            raise _Stop(f"it is over the {MAX_INPUT >> 20} MiB read")
+            raise Stop(f"it is over the {MAX_INPUT >> 20} MiB read")
         return data
 
     def peek(self, n: int) -> bytes:
@@ -124,94 +91,42 @@ class _Input:
         self.back[:0] = data
         self.total -= len(data)
 
-
-def _bounded(d, src: _Input, budget: _Budget, kind: str) -> Iterator[bytes]:
-    """Pieces of at most OUT_PIECE bytes from a decompressor that can bound its output (gzip, xz, lzma, bzip2)."""
-    while not d.eof:
-        chunk = b""
-        if d.needs_input:
-            chunk = src.read(PIECE)
-            if not chunk:
-                raise _Stop(f"the {kind} stream ends early (truncated)")
-        out = d.decompress(chunk, OUT_PIECE)
-        if out:
-            budget.take(len(out))
-            yield out
-    src.unread(d.unused_data)
-
-
-def _zstd(src: _Input, budget: _Budget) -> Iterator[bytes]:
-    try:
-        import zstandard
-    except ImportError:
-        raise _Stop("zstd compression cannot be read here (the zstandard module is missing)") from None
-    d = zstandard.ZstdDecompressor().decompressobj()
-    try:
+    def skip_zeros(self, budget: "Budget") -> None:
+        """Past a run of zero padding (at most MAX_PADDING bytes), in bulk."""
+        run = 0
         while True:
-            chunk = src.read(ZSTD_PIECE)
-            if not chunk:
-                raise _Stop("the zstd stream ends early (truncated)")
-            out = d.decompress(chunk)
-            if out:
-                budget.take(len(out))
-                yield out
-            if d.eof:
-                src.unread(d.unused_data)
+            head = self.peek(PIECE)
+            n = _zeros(head)
+            if n == 0:
                 return
-    except zstandard.ZstdError as e:
-        raise _Stop(f"the zstd stream is damaged ({e})") from None
+            self.read(n)
+            run += n
+            if run > MAX_PADDING:
+                raise Stop(f"a run of more than {MAX_PADDING >> 20} MiB of zero padding; the rest was not read")
+            budget.in_time()
 
 
-def _lz4(src: _Input, budget: _Budget) -> Iterator[bytes]:
-    """The kernel's lz4: the legacy format, blocks of at most 8 MiB each behind a size word."""
-    try:
-        import lz4.block
-    except ImportError:
-        raise _Stop("lz4 compression cannot be read here (the lz4 module is missing)") from None
-    src.read(4)
-    while True:
-        word = src.read(4)
-        if len(word) < 4:
-            src.unread(word)
-            return
-        size = struct.unpack("<I", word)[0]
-        if size == 0x184C2102 or size == 0:  # a next stream, or padding: this one is over
-            src.unread(word)
-            return
-        if size > 16 << 20:
-            raise _Stop("the lz4 stream is damaged (an implausible block size)")
-        block = src.read(size)
-        if len(block) < size:
-            raise _Stop("the lz4 stream ends early (truncated)")
-        try:
-            out = lz4.block.decompress(block, uncompressed_size=8 << 20)
-        except lz4.block.LZ4BlockError as e:
-            raise _Stop(f"the lz4 stream is damaged ({e})") from None
-        budget.take(len(out))
-        yield out
+_ZERO = bytes(1 << 20)
 
 
-def _decompress(kind: str, src: _Input, budget: _Budget) -> Iterator[bytes]:
-    """Decompressed pieces of the stream at the start of src; what follows it is left in src."""
-    if kind == "gzip":
-        return _bounded(_Gzip(), src, budget, kind)
-    if kind in ("xz", "lzma"):
-        fmt = lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE
-        return _bounded(lzma.LZMADecompressor(format=fmt), src, budget, kind)
-    if kind == "bzip2":
-        return _bounded(bz2.BZ2Decompressor(), src, budget, kind)
-    if kind == "zstd":
-        return _zstd(src, budget)
-    if kind == "lz4":
-        return _lz4(src, budget)
-    raise _Stop(f"{kind} compression is not read by the workbench")
+def _zeros(data) -> int:
+    """How many zero bytes data starts with (whole zero blocks are compared at memcmp speed)."""
+    n = 0
+    while n < len(data):
+        block = data[n:n + len(_ZERO)]
+        if block != _ZERO[:len(block)]:
+            return n + len(block) - len(block.lstrip(b"\0"))
+        n += len(block)
+    return n
 
 
 class _Reader:
     """cpio parsing over a stream of pieces: names kept, file data skipped."""
 
-    def __init__(self, pieces: Iterator[bytes]) -> None:
+    def __init__(self, pieces: Iterator[bytes], budget: Budget) -> None:
         self.pieces = pieces
+        self.budget = budget
+        self.entries = 0  # headers read, trailers too (an endless run of empty archives is a bomb as well)
         self.buf = bytearray()
         self.pos = 0  # bytes consumed so far (for the 4-byte alignment)
 
@@ -221,6 +136,7 @@ class _Reader:
             if piece is None:
                 return False
             self.buf += piece
+            self.budget.in_time()
         return True
 
     def read(self, n: int) -> bytes | None:
@@ -245,48 +161,63 @@ class _Reader:
         return self.skip(-self.pos % 4)
 
     def skip_zeros(self) -> bool:
-        """Past zero padding; False at the end of the stream."""
+        """Past zero padding (a run of at most MAX_PADDING bytes), in bulk; False at the end of the stream."""
+        run = 0
         while self._fill(1):
-            if self.buf[0] != 0:
+            n = _zeros(self.buf)
+            if n < len(self.buf):
+                self.skip(n)
                 return True
-            self.skip(1)
+            run += n
+            self.skip(n)
+            if run > MAX_PADDING:
+                raise Stop(f"a run of more than {MAX_PADDING >> 20} MiB of zero padding; the rest was not read")
         return False
 
 
 TRUNCATED = "a cpio archive ends early (truncated)"
 
 
+_OCTAL = re.compile(rb"[0-7]+")
+_HEX = re.compile(rb"[0-9a-fA-F]+")
+
+
+def _number(field: bytes, pattern: re.Pattern, base: int) -> int:
+    """A cpio header field: its digits only (int() would also take signs, spaces and underscores)."""
+    if not pattern.fullmatch(field):
+        raise Stop("a cpio header is damaged")
+    return int(field, base)
+
+
 def _entry(reader: _Reader) -> str | None:
     """One cpio entry (its data skipped): its name, made safe (no climbing above the root with ..)."""
     magic = reader.read(6)
+    if magic is not None and len(magic) == 6:
+        reader.entries += 1
+        if reader.entries > MAX_ENTRIES:
+            raise Stop(f"more than {MAX_ENTRIES} entries; the rest was not read")
     if magic == b"070707":  # the old portable format: octal fields, no alignment
         rest = reader.read(70)
         if rest is None:
-            raise _Stop(TRUNCATED)
-        try:
-            namesize, filesize = int(rest[53:59], 8), int(rest[59:70], 8)
-        except ValueError:
-            raise _Stop("a cpio header is damaged") from None
+            raise Stop(TRUNCATED)
+        namesize, filesize = _number(rest[53:59], _OCTAL, 8), _number(rest[59:70], _OCTAL, 8)
         if namesize > MAX_NAME:
-            raise _Stop("a cpio entry has an implausibly long name")
+            raise Stop("a cpio entry has an implausibly long name")
         raw = reader.read(namesize)
         if raw is None or not reader.skip(filesize):
-            raise _Stop(TRUNCATED)
+            raise Stop(TRUNCATED)
     elif magic in CPIO_MAGICS:
         rest = reader.read(104)
         if rest is None:
-            raise _Stop(TRUNCATED)
-        try:
-            filesize, namesize = int(rest[48:56], 16), int(rest[88:96], 16)
-        except ValueError:
-            raise _Stop("a cpio header is damaged") from None
+            raise Stop(TRUNCATED)
+        filesize, namesize = _number(rest[48:56], _HEX, 16), _number(rest[88:96], _HEX, 16)
         if namesize > MAX_NAME:
-            raise _Stop("a cpio entry has an implausibly long name")
+            raise Stop("a cpio entry has an implausibly long name")
         raw = reader.read(namesize)
         if raw is None or not reader.align() or not reader.skip(filesize) or not reader.align():
-            raise _Stop(TRUNCATED)
+            raise Stop(TRUNCATED)
     else:
-        raise _Stop(TRUNCATED if magic is None or len(magic) < 6 else "a segment is not a cpio archive")
+        raise Stop(TRUNCATED if magic is None or len(magic) < 6 else "a segment is not a cpio archive")
     name = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
     return posixpath.normpath("/" + name).lstrip("/") or None
 
@@ -303,8 +234,6 @@ def _archives(reader: _Reader, out: Initramfs, until_trailer: bool) -> None:
             continue
         if name:
             out.files.append(name)
-            if len(out.files) > MAX_ENTRIES:
-                raise _Stop(f"more than {MAX_ENTRIES} entries; the rest was not read")
 
 
 def read_initramfs(data: bytes) -> Initramfs:
@@ -317,26 +246,25 @@ def read_initramfs_stream(f) -> Initramfs:
     and what could not be read (then the list is partial)."""
     out = Initramfs()
     src = _Input(f)
-    budget = _Budget()
+    budget = Budget()
     try:
         for _ in range(MAX_SEGMENTS):
-            while src.peek(1) == b"\0":  # padding between segments
-                src.read(1)
+            src.skip_zeros(budget)  # padding between segments
             head = src.peek(8)
             if not head:
                 return out
             kind = compression_of(head)
             if kind is None:
-                raise _Stop(f"unknown data at byte {src.total} (neither cpio nor a compression the kernel reads)")
+                raise Stop(f"unknown data at byte {src.total} (neither cpio nor a compression the kernel reads)")
             out.segments.append(kind)
             if kind == "cpio":
-                reader = _Reader(iter(lambda: src.read(PIECE), b""))
+                reader = _Reader(iter(lambda: src.read(PIECE), b""), budget)
                 _archives(reader, out, until_trailer=True)
                 src.unread(bytes(reader.buf))  # what the reader took beyond its trailer belongs to the next segment
                 continue
-            _archives(_Reader(_decompress(kind, src, budget)), out, until_trailer=False)
+            _archives(_Reader(decompress(kind, src, budget), budget), out, until_trailer=False)
         out.problems.append(f"more than {MAX_SEGMENTS} segments; the rest was not read")
-    except _Stop as e:
+    except Stop as e:
         out.problems.append(str(e))
     except (lzma.LZMAError, OSError, zlib.error, EOFError, ValueError) as e:
         out.problems.append(f"it is damaged ({e})")

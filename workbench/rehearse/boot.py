@@ -31,6 +31,8 @@ def newest_kernel(s) -> tuple[str, str]:
 
     kernels = sorted((k for k in s.glob("/boot/vmlinuz-*") if not k.endswith(".old")), key=version_key)
     for k in reversed(kernels):
+        if not s.is_file(k):  # only regular files are downloaded (a FIFO would hang the transfer)
+            continue
         v = k[len("/boot/vmlinuz-"):]
         for initrd in (f"/boot/initrd.img-{v}", f"/boot/initramfs-{v}.img", f"/boot/initrd-{v}"):
             if s.is_file(initrd):
