@@ -38,10 +38,11 @@ from workbench.netnames import expected_names
 from workbench.rehearse.boot import (BOOT_MODES, DISKS, FIRMWARES, bios_boot_code, choose_boot, choose_firmware,
                                      direct_boot, firmware_args, grub_cmdline, ovmf, serial_boot_config)
 from workbench.rehearse.explain import failure_sentence
-from workbench.rehearse.live import compare_network, network_rows, parse_probe, probe_files
+from workbench.rehearse.live import compare_network, network_rows, parse_probe
+from workbench.rehearse.probe import install_probe
 from workbench.rehearse.compare import compare, tree_changes
 from workbench.rehearse.result import SCHEMA, STOPPED, RehearsalError, RehearsalResult
-from workbench.rehearse.vm import make_overlay, nbd_export, stop_if
+from workbench.rehearse.vm import make_overlay, nbd_export, network_notes, stop_if
 from workbench.rehearse.vm import boot as vm_boot
 from workbench.simulate import Change, ChangeSet, simulate
 
@@ -121,6 +122,7 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                 notes.append(f"booted with {why}")
             notes.append(f"firmware: {'UEFI (OVMF)' if fw == 'uefi' else 'BIOS (SeaBIOS)'}, {fw_why}; system disk on "
                          f"{'NVMe' if disk == 'nvme' else 'virtio-blk'}; NICs virtio-net with the os.conf's MACs")
+            notes += network_notes(values)
             s.unmount_all()
             s.sync()
             # 2. the simulation of the same parser on the same files, with the NIC names this guest will use
@@ -155,7 +157,7 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
         if not outcome.booted:
             notes.append("qemu could not boot the image: "
                          + (" / ".join(outcome.lines[-3:]) or "it printed nothing on the console"))
-        live = parse_probe(outcome.lines) if probe else None
+        live = parse_probe(outcome.probe_data, probe) if probe else None
         failure = failure_sentence(outcome.lines, outcome.stage, outcome.booted, outcome.finished,
                                    outcome.timed_out or outcome.fatal is not None, bf, disk, cmdline)
         unobserved = failure or ("the probe could not be installed" if not probe else "")
@@ -163,21 +165,6 @@ def rehearse(image: str, osconf_text: str, flavor: str | None = None, script: st
                                outcome.hostname, accel, outcome.seconds, notes, mode, outcome.booted, outcome.stage,
                                live, compare_network(values, live, unobserved), failure, disk, fw, cmdline,
                                outcome.probe_seconds, network_rows(values, live) if live and live.complete else [])
-
-
-def install_probe(s, init: str | None) -> bool:
-    """Put the live-network probe in the overlay (never in the image): whether the init system can start it."""
-    files = probe_files(init or "")
-    for path, content, mode, target in files:
-        s.mkdir_p(path.rsplit("/", 1)[0] or "/")
-        if target is not None:
-            if s.exists(path) or s.is_link(path):
-                s.remove(path)
-            s.symlink(target, path)
-        else:
-            s.write_file(path, content.encode())
-            s.chmod(mode, path)
-    return bool(files)
 
 
 __all__ = ["RehearsalResult", "RehearsalError", "rehearse", "compare", "tree_changes", "SCHEMA", "STOPPED"]
