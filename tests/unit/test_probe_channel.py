@@ -3,6 +3,9 @@ bounded however much the guest writes; and the sentence for a boot whose parser 
 
 import select
 import socket
+import subprocess
+import threading
+import time
 
 from workbench.rehearse import vm
 from workbench.rehearse.explain import failure_sentence
@@ -67,3 +70,55 @@ def test_a_parser_that_never_ran_is_named():
     assert failure_sentence(started, "parser", True, False, False) == (
         "the parser started but never said it was done (its last line: os-conf: applying "
         "/boot/aliyun_custom_image/os.conf).")
+
+
+def test_a_guest_stopped_on_an_io_error_is_seen_and_named(tmp_path):
+    """A full disk under the overlay stops qemu's guest (werror=enospc) silently: the console just goes quiet. qemu's
+    own monitor says so, and the boot is stopped with one sentence instead of waiting for the timeout."""
+    sock = str(tmp_path / "qmp.sock")
+    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none", "-S",
+                             "-qmp", f"unix:{sock},server=on,wait=off"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            status = vm.vm_status(sock)
+            if status:
+                break
+            time.sleep(0.1)
+        assert status == "prelaunch"  # the real monitor's answer (-S: not started)
+    finally:
+        qemu.kill()
+        qemu.wait()
+    assert vm.vm_status(str(tmp_path / "none.sock")) is None
+
+    def server(status: str):
+        srv = socket.socket(socket.AF_UNIX)
+        path = str(tmp_path / f"{status}.sock")
+        srv.bind(path)
+        srv.listen(1)
+
+        def answer():
+            conn, _ = srv.accept()
+            f = conn.makefile("rwb")
+            f.write(b'{"QMP": {}}\n')
+            f.flush()
+            f.readline()
+            f.write(b'{"return": {}}\n')
+            f.flush()
+            f.readline()
+            f.write(b'{"event": "BLOCK_IO_ERROR", "data": {}}\n{"return": {"status": "%s", "running": false}}\n'
+                    % status.encode())
+            f.flush()
+            conn.close()
+            srv.close()
+        threading.Thread(target=answer, daemon=True).start()
+        return path
+
+    state = {"heard": 0.0, "timed_out": False, "fatal_at": None, "powerdown": None, "sysrq": None}
+    lines: list[str] = []
+    stop = vm._stop_or_escalate(state, 100.0, 0.0, 600, server("io-error"), lines)
+    assert stop.startswith("(workbench: the virtual machine stopped on an I/O error")
+    assert failure_sentence([stop], "init", True, False, False).startswith(
+        "the rehearsal could not go on: the virtual machine stopped on an I/O error writing its throwaway overlay")
+    state = {"heard": 0.0, "timed_out": False, "fatal_at": None, "powerdown": None, "sysrq": None}
+    assert vm._stop_or_escalate(state, 100.0, 0.0, 600, server("running"), lines) is None

@@ -43,6 +43,7 @@ PROBE_WAIT = 75  # after the parser: how long the live network probe may take to
 # after the login prompt: how long a parser that never said it was done (nothing started it, or it hangs) is waited
 # for, rather than the whole timeout (it runs before the network, so well before the prompt where it runs at all)
 UNFINISHED_WAIT = 90
+STALL = 30  # seconds of console silence after which qemu is asked whether the guest stopped on an I/O error
 
 
 def isolation() -> list[str] | None:
@@ -103,6 +104,27 @@ def qmp(sock_path: str, *commands: dict) -> None:
             s.sendall(json.dumps(cmd).encode() + b"\n")
             s.recv(65536)
             time.sleep(0.5)
+
+
+def vm_status(sock_path: str) -> str | None:
+    """qemu's run state ("running", "io-error", "paused", ...) from its monitor, or None when it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(sock_path)
+            f = s.makefile("rwb")
+            f.readline()  # the greeting
+            for cmd in ({"execute": "qmp_capabilities"}, {"execute": "query-status"}):
+                f.write(json.dumps(cmd).encode() + b"\n")
+                f.flush()
+                while True:  # events may come before the answer
+                    reply = json.loads(f.readline(65536) or b"{}")
+                    if "return" in reply or "error" in reply or not reply:
+                        break
+            status = reply.get("return", {}).get("status") if isinstance(reply.get("return"), dict) else None
+            return status if isinstance(status, str) else None
+    except (OSError, ValueError):
+        return None
 
 
 def sysrq(key: str) -> dict:
@@ -366,4 +388,9 @@ def _stop_or_escalate(state: dict, now: float, started: float, timeout: float, q
         lines.append("(workbench: no ACPI shutdown; SysRq sync, remount read-only, power off)")
     if state["sysrq"] and now - state["sysrq"] > GRACE:
         return "(workbench: the guest did not power off; the VM was stopped)"
+    if now - state["heard"] > STALL and now - state.get("status_at", 0) > STALL:
+        state["status_at"] = now
+        if vm_status(qmp_sock) == "io-error":
+            return ("(workbench: the virtual machine stopped on an I/O error writing its throwaway overlay: is the "
+                    "disk that holds the temporary directory full?)")
     return None
