@@ -1,12 +1,20 @@
 #!/bin/sh
 # workbench rehearsal probe. It exists only in the throwaway overlay of a boot rehearsal (never in an image
-# that is injected or exported): after the network is up, it prints the live network state to the serial
-# console, one "WB-PROBE" line per fact, for the rehearsal to compare with the os.conf.
+# that is injected or exported): after the network is up, it writes the live network state to a channel of
+# its own (the virtio-serial port @@CHANNEL@@: no console, nothing of the image's own writes there), one
+# "WB-PROBE" line per fact, each with this rehearsal's token, for the rehearsal to compare with the os.conf.
+# The console is the image's: what is printed there is never read as the report.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
-out=/dev/ttyS0
-[ -c "$out" ] || out=/dev/console
+TOKEN=@@TOKEN@@
 read -r started _ </proc/uptime
+
+channel() {
+    for p in /sys/class/virtio-ports/*; do
+        [ "$(cat "$p/name" 2>/dev/null)" = @@CHANNEL@@ ] && [ -c "/dev/${p##*/}" ] && echo "/dev/${p##*/}" && return 0
+    done
+    return 1
+}
 
 listening() {
     # sshd (or anything) listening on TCP port 22: state 0A (LISTEN) in /proc/net/tcp or tcp6
@@ -35,8 +43,13 @@ while [ "$i" -lt "$WAIT" ]; do
     i=$((i + 1))
 done
 
+# the port's driver (virtio_console) is loaded by udev where there is one; load it where there is none
+out=$(channel) || { modprobe virtio_console 2>/dev/null; sleep 1; out=$(channel); } || {
+    echo "wb-rehearsal-probe: its channel (@@CHANNEL@@) was not found; nothing reported" >/dev/console 2>/dev/null
+    exit 0
+}
 {
-    echo "WB-PROBE begin"
+    echo "WB-PROBE $TOKEN begin"
     for d in /sys/class/net/*; do
         n=${d##*/}
         [ "$n" = lo ] && continue
@@ -47,19 +60,20 @@ done
         done); do
             addrs="$addrs $a"
         done
-        echo "WB-PROBE if $n $(cat "$d/address" 2>/dev/null) $(cat "$d/operstate" 2>/dev/null)$addrs"
+        echo "WB-PROBE $TOKEN if $n $(cat "$d/address" 2>/dev/null) $(cat "$d/operstate" 2>/dev/null)$addrs"
     done
-    ip -4 route show 2>/dev/null | while IFS= read -r r; do echo "WB-PROBE route $r"; done
+    ip -4 route show 2>/dev/null | while IFS= read -r r; do echo "WB-PROBE $TOKEN route $r"; done
     ns=''
     if command -v resolvectl >/dev/null 2>&1 && grep -q '^nameserver 127\.0\.0\.53' /etc/resolv.conf 2>/dev/null; then
         ns=$(resolvectl dns 2>/dev/null | sed 's/^[^:]*://' | tr '\n' ' ')
     fi
     [ -n "$ns" ] || ns=$(sed -n 's/^[[:space:]]*nameserver[[:space:]][[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/resolv.conf 2>/dev/null | tr '\n' ' ')
-    echo "WB-PROBE dns $ns"
-    echo "WB-PROBE hostname $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
-    if listening; then echo "WB-PROBE sshd yes"; else echo "WB-PROBE sshd no"; fi
+    echo "WB-PROBE $TOKEN dns $ns"
+    echo "WB-PROBE $TOKEN hostname $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
+    if listening; then echo "WB-PROBE $TOKEN sshd yes"; else echo "WB-PROBE $TOKEN sshd no"; fi
     read -r now _ </proc/uptime
-    echo "WB-PROBE took $started $now $i"
-    echo "WB-PROBE end"
+    echo "WB-PROBE $TOKEN took $started $now $i"
+    echo "WB-PROBE $TOKEN end"
 } >"$out" 2>/dev/null
+echo "wb-rehearsal-probe: reported on its channel" >/dev/console 2>/dev/null
 exit 0

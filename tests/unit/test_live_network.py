@@ -1,14 +1,19 @@
-"""The rehearsal's live-network probe read from a console (untrusted), compared with the os.conf's intent, and the
-one sentence that says why a boot failed."""
+"""The rehearsal's live-network probe read from its own channel (untrusted, with this run's token), compared with
+the os.conf's intent, and the one sentence that says why a boot failed."""
+
+import pytest
 
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.image.bootinfo import BootFacts, KernelFacts
 from workbench.image.initramfs import Initramfs
 from workbench.osconf import parse_text
 from workbench.rehearse.explain import failure_sentence
-from workbench.rehearse.live import compare_network, network_rows, parse_probe, probe_files
+from workbench.rehearse import live as live_mod
+from workbench.rehearse.live import compare_network, network_rows
+from workbench.rehearse.probe import depend_last, probe_files
 
-GOOD_VPC = ["[  OK  ] Started wb-rehearsal-probe.service", "WB-PROBE begin",
+TOKEN = "0123456789abcdef0123456789abcdef"
+GOOD_VPC = ["WB-PROBE begin",
             "WB-PROBE if eth0 00:8c:fa:5e:14:23 up 10.171.254.123/24",
             "WB-PROBE route default via 10.171.254.1 dev eth0 onlink",
             "WB-PROBE route 10.171.254.0/24 dev eth0 proto kernel scope link src 10.171.254.123",
@@ -18,6 +23,15 @@ GOOD_VPC = ["[  OK  ] Started wb-rehearsal-probe.service", "WB-PROBE begin",
 
 def values(conf):
     return parse_text(conf)[0]
+
+
+def channel(lines: list[str], token: str = TOKEN) -> bytes:
+    """What the probe writes on its channel: each WB-PROBE line with the run's token."""
+    return "".join(ln.replace("WB-PROBE ", f"WB-PROBE {token} ", 1) + "\n" for ln in lines).encode()
+
+
+def parse_probe(lines: list[str]):
+    return live_mod.parse_probe(channel(lines), TOKEN)
 
 
 def test_a_matching_vpc_guest():
@@ -70,26 +84,74 @@ def test_the_probe_is_untrusted_and_must_finish():
     assert not cut.complete and compare_network(values(VPC), cut) == [
         "the live network was not observed: the probe's report was cut off"]
     hostile = parse_probe(["WB-PROBE begin", "WB-PROBE if \x1b]52;c;aGk=\x07eth0 00:8c:fa:5e:14:23 up 999.1.1.1/24 "
-                           "10.0.0.1/8", "WB-PROBE hostname \x1b[2Jevil", "WB-PROBE end"] + ["WB-PROBE route x"] * 5000)
+                           "10.0.0.1/8", "WB-PROBE hostname \x1b[2Jevil", "WB-PROBE end"] + ["WB-PROBE route x"] * 50)
     assert "\x1b" not in hostile.interfaces[0].name and hostile.interfaces[0].addresses == ["10.0.0.1/8"]
     assert "\x1b" not in hostile.hostname and len(hostile.routes) == 0  # after the end: ignored
     flood = parse_probe(["WB-PROBE begin"] + ["WB-PROBE route default via 1.1.1.1 dev x"] * 5000)
-    assert len(flood.routes) < 500 and not flood.complete  # bounded
-    # the last complete report counts (a second boot of the same console, e.g. after a reboot)
-    assert parse_probe(GOOD_VPC + ["WB-PROBE begin", "WB-PROBE hostname other", "WB-PROBE end"]).hostname == "other"
+    assert flood.routes == [] and not flood.complete and flood.refused  # bounded: refused, not half-read
+    assert flood.routes == [] and not flood.complete and flood.refused  # bounded: refused, not half-read
+
+
+def test_only_the_probes_own_lines_count_and_a_report_past_a_limit_is_refused():
+    """Lines without this run's token (an image printing a forged report, or an old probe's) are not read; a
+    report past a bound, or begun twice, is refused as a whole: the live network is then not observed."""
+    forged = ["WB-PROBE begin", "WB-PROBE if eth0 00:8c:fa:5e:14:23 up 10.171.254.123/24",
+              "WB-PROBE hostname iZ23r29djmjZ", "WB-PROBE sshd yes", "WB-PROBE end"]
+    down = ["WB-PROBE begin", "WB-PROBE if ens5 00:8c:fa:5e:14:23 down", "WB-PROBE sshd no", "WB-PROBE end"]
+    other = channel(forged, "f" * 32)
+    data = b"\n".join(ln.encode() for ln in forged) + b"\n" + other + channel(down)
+    live = live_mod.parse_probe(data, TOKEN)
+    assert live.complete and live.interfaces[0].state == "down" and live.sshd_listening is False
+    assert live_mod.parse_probe(b"\n".join(ln.encode() for ln in forged) + other, TOKEN) is None
+    # a token line that does not start the line (the console's form "[ 5.1] WB-PROBE ...") is not the probe's
+    assert live_mod.parse_probe(b"x " + channel(forged), TOKEN) is None
+    assert live_mod.parse_probe(channel(GOOD_VPC), "not-a-token") is None
+    for past, why in ((channel(GOOD_VPC) + b"x" * live_mod.MAX_BYTES, "more than 64 KiB"),
+                      (channel(["WB-PROBE begin"] + ["WB-PROBE route x"] * 500), "more than 400 lines"),
+                      (channel(GOOD_VPC + GOOD_VPC), "began twice")):
+        refused = live_mod.parse_probe(past, TOKEN)
+        assert not refused.complete and why in refused.refused and refused.interfaces == []
+        assert compare_network(values(VPC), refused) == [f"the live network was not observed: {refused.refused}"]
+    nan = live_mod.parse_probe(channel(["WB-PROBE begin", "WB-PROBE took nan 1e9 \u0663", "WB-PROBE end"]), TOKEN)
+    assert nan.took is None and nan.waited is None  # ASCII digits only
 
 
 def test_the_probe_joins_each_init_system_and_no_other():
-    systemd = {p: (c, m, t) for p, c, m, t in probe_files("systemd")}
+    systemd = {p: (c, m, t) for p, c, m, t in probe_files("systemd", TOKEN)}
     unit = systemd["/etc/systemd/system/wb-rehearsal-probe.service"][0]
     assert "After=network.target os-conf.service" in unit and "/var/lib/workbench-rehearsal/probe.sh" in unit
     assert systemd["/etc/systemd/system/multi-user.target.wants/wb-rehearsal-probe.service"][2] == \
         "/etc/systemd/system/wb-rehearsal-probe.service"
-    assert "@@" not in systemd["/var/lib/workbench-rehearsal/probe.sh"][0]
-    sysv = [p for p, *_ in probe_files("sysvinit")]
-    assert "/etc/rc3.d/S99wb-rehearsal-probe" in sysv
-    assert "/etc/runlevels/default/wb-rehearsal-probe" in [p for p, *_ in probe_files("openrc")]
-    assert probe_files("upstart") == [] and probe_files("") == []
+    script = systemd["/var/lib/workbench-rehearsal/probe.sh"][0]
+    assert "@@" not in script and f"TOKEN={TOKEN}\n" in script and "org.workbench.probe" in script
+    sysv = [p for p, *_ in probe_files("sysvinit", TOKEN)]
+    assert "/etc/rc3.d/S99wb-rehearsal-probe" in sysv and "/etc/init.d/.depend.start" not in sysv
+    openrc = {p: c for p, c, *_ in probe_files("openrc", TOKEN)}
+    assert "/etc/runlevels/default/wb-rehearsal-probe" in openrc
+    assert "need " not in openrc["/etc/init.d/wb-rehearsal-probe"]  # Debian's OpenRC has no net: ordering only
+    runit = {p: (c, t) for p, c, _, t in probe_files("runit:/etc/runit/runsvdir/default", TOKEN)}
+    assert runit["/etc/runit/runsvdir/default/wb-rehearsal-probe"][1] == "/etc/sv/wb-rehearsal-probe"
+    assert "printf o >supervise/control" in runit["/etc/sv/wb-rehearsal-probe/run"][0]  # once: not restarted
+    inittab = "::sysinit:/etc/init.d/rcS\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100"
+    busybox = dict((p, c) for p, c, *_ in probe_files("busybox", TOKEN, inittab))
+    assert busybox["/etc/inittab"] == inittab + "\n::once:/bin/sh /var/lib/workbench-rehearsal/probe.sh\n"
+    assert probe_files("busybox", TOKEN) == []  # no inittab: busybox's built-in one is not replaced
+    assert probe_files("upstart", TOKEN) == [] and probe_files("", TOKEN) == []
+    with pytest.raises(ValueError):
+        probe_files("systemd", "x; reboot")
+
+
+def test_the_probe_is_added_last_to_startpars_order():
+    """Debian's sysvinit runs, under startpar, only what insserv's .depend.start lists: the probe goes in last."""
+    depend = ("TARGETS = killprocs bootlogs rmnologin ssh single rc.local\nINTERACTIVE =\nsingle: killprocs\n"
+              "rc.local: bootlogs rmnologin ssh\n")
+    files = {p: c for p, c, *_ in probe_files("sysvinit", TOKEN, depend)}
+    got = files["/etc/init.d/.depend.start"]
+    assert got.splitlines()[0] == "TARGETS = killprocs bootlogs rmnologin ssh single rc.local wb-rehearsal-probe"
+    assert got.splitlines()[-1] == "wb-rehearsal-probe: killprocs bootlogs rmnologin ssh single rc.local"
+    assert depend_last(got) == got  # added once
+    with pytest.raises(ValueError):
+        depend_last("INTERACTIVE =\n")
 
 
 def _boot(initramfs_modules, builtin=()):

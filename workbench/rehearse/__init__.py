@@ -42,9 +42,10 @@ from workbench.rehearse.boot import (BOOT_MODES, DISKS, FIRMWARES, bios_boot_cod
                                      direct_boot, firmware_args, grub_cmdline, ovmf, serial_boot_config)
 from workbench.rehearse.compare import compare, tree_changes
 from workbench.rehearse.explain import failure_sentence
-from workbench.rehearse.live import compare_network, network_rows, parse_probe, probe_files
+from workbench.rehearse.live import compare_network, network_rows, parse_probe
+from workbench.rehearse.probe import install_probe
 from workbench.rehearse.result import SCHEMA, STOPPED, RehearsalError, RehearsalResult
-from workbench.rehearse.vm import make_overlay, nbd_export, stop_if
+from workbench.rehearse.vm import make_overlay, nbd_export, network_notes, stop_if
 from workbench.rehearse.vm import boot as vm_boot
 from workbench.simulate import ChangeSet, simulate
 
@@ -85,7 +86,7 @@ class _Prepared:
     script: object
     before: GuestTree
     boot_facts: object
-    probe: bool
+    probe: str  # the probe's token for this run, "" when it could not join the boot
     firmware: str
     mode: str
     direct: list[str]
@@ -146,6 +147,7 @@ def _prepare(s: GuestSession, ov: ImageFacts, facts: ImageFacts, req: RehearsalR
         notes.append(f"booted with {why}")
     notes.append(f"firmware: {'UEFI (OVMF)' if fw == 'uefi' else 'BIOS (SeaBIOS)'}, {fw_why}; system disk on "
                  f"{'NVMe' if req.disk == 'nvme' else 'virtio-blk'}; NICs virtio-net with the os.conf's MACs")
+    notes += network_notes(parse_text(req.osconf_text)[0])
     return _Prepared(plan, script, before, bf, probe, fw, mode, direct, cmdline, notes), report
 
 
@@ -215,7 +217,7 @@ def _result(req: RehearsalRequest, values: dict, prep: _Prepared, sim: ChangeSet
     if not outcome.booted:
         notes.append("qemu could not boot the image: "
                      + (" / ".join(outcome.lines[-3:]) or "it printed nothing on the console"))
-    live = parse_probe(outcome.lines) if prep.probe else None
+    live = parse_probe(outcome.probe_data, prep.probe) if prep.probe else None
     failure = failure_sentence(outcome.lines, outcome.stage, outcome.booted, outcome.finished,
                                outcome.timed_out or outcome.fatal is not None, prep.boot_facts, req.disk, prep.cmdline)
     unobserved = failure or ("the probe could not be installed" if not prep.probe else "")
@@ -226,21 +228,6 @@ def _result(req: RehearsalRequest, values: dict, prep: _Prepared, sim: ChangeSet
         live=live, network_mismatches=compare_network(values, live, unobserved), failure=failure, disk=req.disk,
         firmware=prep.firmware, cmdline=prep.cmdline, probe_seconds=outcome.probe_seconds,
         network=network_rows(values, live) if live and live.complete else [])
-
-
-def install_probe(s, init: str | None) -> bool:
-    """Put the live-network probe in the overlay (never in the image): whether the init system can start it."""
-    files = probe_files(init or "")
-    for path, content, mode, target in files:
-        s.mkdir_p(path.rsplit("/", 1)[0] or "/")
-        if target is not None:
-            if s.exists(path) or s.is_link(path):
-                s.remove(path)
-            s.symlink(target, path)
-        else:
-            s.write_file(path, content.encode())
-            s.chmod(mode, path)
-    return bool(files)
 
 
 __all__ = ["RehearsalResult", "RehearsalError", "RehearsalRequest", "RehearsalHooks", "rehearse", "compare",

@@ -20,6 +20,9 @@ EMERGENCY = re.compile(r"You are in emergency mode|Entering emergency mode|Give 
                        r"Dropping to a shell|You are in rescue mode", re.I)
 FAILED_UNIT = re.compile(r"\[FAILED\] Failed to (mount|start) .*|Dependency failed for .*|Timed out waiting for device .*")
 PARSER_ERROR = re.compile(r"os-conf: (error: .*)")
+PARSER_LINE = re.compile(r"os-conf: ")
+UNFINISHED = re.compile(r"^\(workbench: the system is up")  # vm.py's line when the parser never said it was done
+IO_STOP = re.compile(r"^\(workbench: the virtual machine stopped on an I/O error")  # vm.py's, from qemu's run state
 
 STAGE_WORDS = {
     "firmware": "the firmware (nothing was printed: no bootloader ran)",
@@ -74,6 +77,9 @@ def failure_sentence(lines: list[str], stage: str, booted: bool, finished: bool,
     driver = (bad_root if bad_root else
               f"the initramfs lacks {', '.join(missing)} (see boot.initramfs-drivers)" if missing
               else "the driver for the disk is probably missing from the initramfs (see boot.initramfs-drivers)")
+    io_stop = _last(IO_STOP, lines)
+    if io_stop:
+        return _end("the rehearsal could not go on: " + io_stop.strip("()").removeprefix("workbench: "))
     if not booted:
         return "qemu could not start the image at all: " + (_last(re.compile(r"\S"), lines) or "it printed nothing")
     panic_root = _last(PANIC_ROOT, lines)
@@ -92,6 +98,11 @@ def failure_sentence(lines: list[str], stage: str, booted: bool, finished: bool,
     parser = _last(PARSER_ERROR, lines)
     if parser and (not finished or any("os-conf: failed;" in line for line in lines)):
         return _end(f"the parser failed: {parser}")
+    if not finished and not timed_out and _last(UNFINISHED, lines):
+        said = _last(PARSER_LINE, lines)
+        return _end(f"the parser started but never said it was done (its last line: {said})" if said else
+                    "nothing started the parser: the system came up to a login prompt without a line from os-conf "
+                    "(the image's init system does not run it)")
     if timed_out:
         where = STAGE_WORDS.get(stage, stage)
         last = _last(re.compile(r"\S"), lines)

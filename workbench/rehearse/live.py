@@ -1,8 +1,10 @@
 """The live network of a rehearsal's guest, and whether it is what the os.conf asked for.
 
-A probe that exists only in the throwaway overlay (assets/probe/) prints, after the network is up, one
-"WB-PROBE" line per fact to the serial console. The console is the guest's, and the guest is the image: every
-line is untrusted, parsed strictly and bounded. compare_network() then checks the os.conf's intent: each NIC
+A probe that exists only in the throwaway overlay (assets/probe/) writes, after the network is up, one "WB-PROBE"
+line per fact to a channel of its own (a virtio-serial port, never the console), each line carrying a token made
+for this rehearsal alone. Console output therefore can neither crowd the report out nor stand in for it. The
+guest is still the image: every line is untrusted, parsed strictly and bounded, and a report past a bound, or
+begun twice, is refused as a whole (never half-read). compare_network() then checks the os.conf's intent: each NIC
 found by its MAC, up, with its address; the default route via the right gateway on the right NIC; every
 ethN_route; the nameservers; the host name; sshd listening on port 22.
 """
@@ -14,15 +16,15 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from workbench.netnames import is_classic
-from workbench.paths import assets_dir
 from workbench.text import printable
 
 MARK = "WB-PROBE"
-PROBE_PATH = "/var/lib/workbench-rehearsal/probe.sh"
-UNIT = "wb-rehearsal-probe"
-WAIT = 45  # seconds the probe gives the network and sshd to come up
+CHANNEL = "org.workbench.probe"  # the virtio-serial port's name (/sys/class/virtio-ports/*/name)
 MAX_LINES = 400
-LINE = re.compile(rf"{MARK} (begin|end|if|route|dns|hostname|sshd|took)\b ?(.*)$")
+MAX_BYTES = 64 << 10  # of the channel: a report is a few hundred bytes
+TOKEN = re.compile(r"[0-9a-f]{32}")
+SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")  # ASCII digits only (float() takes "nan" and other scripts' digits)
+KINDS = re.compile(r"(begin|end|if|route|dns|hostname|sshd|took)\b ?(.*)$")
 
 
 @dataclass
@@ -43,6 +45,7 @@ class LiveNetwork:
     complete: bool = False  # the probe's end line was seen
     took: float | None = None  # seconds the probe ran in the guest
     waited: int | None = None  # of which seconds it waited for sshd and a default route
+    refused: str | None = None  # why the report as a whole is not trusted (then complete is False)
 
     def to_json(self) -> dict:
         return {"interfaces": [asdict(i) for i in self.interfaces], "routes": self.routes,
@@ -55,29 +58,6 @@ class LiveNetwork:
         return next((i for i in self.interfaces if i.name == name), None)
 
 
-def probe_files(init: str) -> list[tuple[str, str, int, str | None]]:
-    """(path, content, mode, link target) to put in the overlay for the image's init system: the probe and what
-    starts it once the network is up. Empty when the init system is not one the probe knows how to join."""
-    d = assets_dir() / "probe"
-    script = (d / "wb-rehearsal-probe.sh").read_text().replace("@@WAIT@@", str(WAIT))
-    files = [(PROBE_PATH, script, 0o644, None)]
-    if init == "systemd":
-        unit = (d / "wb-rehearsal-probe.service").read_text().replace("@@PROBE@@", PROBE_PATH)
-        path = f"/etc/systemd/system/{UNIT}.service"
-        return files + [(path, unit, 0o644, None),
-                        (f"/etc/systemd/system/multi-user.target.wants/{UNIT}.service", "", 0, path)]
-    if init == "sysvinit":
-        text = (d / "wb-rehearsal-probe.lsb").read_text().replace("@@PROBE@@", PROBE_PATH)
-        path = f"/etc/init.d/{UNIT}"
-        return files + [(path, text, 0o755, None)] + [(f"/etc/rc{n}.d/S99{UNIT}", "", 0, f"../init.d/{UNIT}")
-                                                      for n in (2, 3, 4, 5)]
-    if init == "openrc":
-        text = (d / "wb-rehearsal-probe.openrc").read_text().replace("@@PROBE@@", PROBE_PATH)
-        path = f"/etc/init.d/{UNIT}"
-        return files + [(path, text, 0o755, None), (f"/etc/runlevels/default/{UNIT}", "", 0, path)]
-    return []
-
-
 def _cidr(text: str) -> str | None:
     try:
         return str(ipaddress.IPv4Interface(text))
@@ -85,48 +65,55 @@ def _cidr(text: str) -> str | None:
         return None
 
 
-def parse_probe(lines: list[str]) -> LiveNetwork | None:
-    """The probe's report from the console lines (the last complete one), or None when it printed nothing."""
+def parse_probe(data: bytes, token: str) -> LiveNetwork | None:
+    """The probe's report from what its channel carried (None when no line of it was seen). Only lines that start
+    with the mark and this rehearsal's token count; a channel past MAX_BYTES, a report past MAX_LINES or a second
+    report is refused as a whole (fail closed: live.refused says why)."""
+    if not TOKEN.fullmatch(token or ""):
+        return None
+    if len(data) > MAX_BYTES:
+        return LiveNetwork(refused=f"the probe's channel carried more than {MAX_BYTES >> 10} KiB, more than a "
+                                  "report can be; none of it was read")
+    prefix = f"{MARK} {token} "
     live: LiveNetwork | None = None
     seen = 0
-    for raw in lines:
-        at = raw.find(MARK + " ")
-        if at < 0:
+    for raw in data.decode("utf-8", "replace").split("\n"):
+        if not raw.startswith(prefix):
             continue
-        m = LINE.match(raw[at:].rstrip())
+        m = KINDS.match(raw[len(prefix):].rstrip("\r"))
         if not m:
             continue
         seen += 1
         if seen > MAX_LINES:
-            break
+            return LiveNetwork(refused=f"the probe's report has more than {MAX_LINES} lines")
         kind, rest = m.group(1), m.group(2).strip()
         if kind == "begin":
+            if live is not None:
+                return LiveNetwork(refused="the probe's report began twice (the probe runs once)")
             live = LiveNetwork()
-            continue
-        if live is None or live.complete:
-            continue
-        words = rest.split()
-        if kind == "if" and len(words) >= 3:
-            live.interfaces.append(LiveInterface(printable(words[0], 32), words[1].lower()[:17],
-                                                 printable(words[2], 16),
-                                                 [c for c in map(_cidr, words[3:16]) if c]))
-        elif kind == "route":
-            live.routes.append(printable(" ".join(words), 200))
-        elif kind == "dns":
-            live.nameservers = [w for w in words[:16] if _cidr(w)]
-        elif kind == "hostname":
-            live.hostname = printable(words[0], 253) if words else ""
-        elif kind == "sshd":
-            live.sshd_listening = rest == "yes"
-        elif kind == "took" and len(words) == 3:
-            try:
-                live.took = max(0.0, min(3600.0, float(words[1]) - float(words[0])))
-                live.waited = max(0, min(3600, int(words[2])))
-            except ValueError:
-                pass
-        elif kind == "end":
-            live.complete = True
+        elif live is not None and not live.complete:
+            _fact(live, kind, rest)
     return live
+
+
+def _fact(live: LiveNetwork, kind: str, rest: str) -> None:
+    words = rest.split()
+    if kind == "if" and len(words) >= 3:
+        live.interfaces.append(LiveInterface(printable(words[0], 32), words[1].lower()[:17], printable(words[2], 16),
+                                             [c for c in map(_cidr, words[3:16]) if c]))
+    elif kind == "route":
+        live.routes.append(printable(" ".join(words), 200))
+    elif kind == "dns":
+        live.nameservers = [w for w in words[:16] if _cidr(w)]
+    elif kind == "hostname":
+        live.hostname = printable(words[0], 253) if words else ""
+    elif kind == "sshd":
+        live.sshd_listening = rest == "yes"
+    elif kind == "took" and len(words) == 3 and all(SECONDS.fullmatch(w) for w in words):
+        live.took = max(0.0, min(3600.0, float(words[1]) - float(words[0])))
+        live.waited = max(0, min(3600, int(float(words[2]))))
+    elif kind == "end":
+        live.complete = True
 
 
 def _route(table: list[str], dst: str, via: str, dev: str) -> bool:
@@ -234,6 +221,7 @@ def network_rows(values: dict, live: LiveNetwork) -> list[NetworkRow]:
 def compare_network(values: dict, live: LiveNetwork | None, why_unobserved: str = "") -> list[str]:
     """What of the os.conf's network intent the live guest does not show (empty: it all matches)."""
     if live is None or not live.complete:
-        why = why_unobserved or ("the probe printed nothing" if live is None else "the probe's report was cut off")
+        why = why_unobserved or ("the probe reported nothing on its channel" if live is None
+                                 else live.refused or "the probe's report was cut off")
         return [f"the live network was not observed: {why}"]
     return [r.problem for r in network_rows(values, live) if r.problem]

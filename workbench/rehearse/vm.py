@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from typing import Callable
 
 from workbench.image.preflight import ImageFacts
 from workbench.netnames import os_conf_macs
+from workbench.rehearse.ecsnet import ecs_network
+from workbench.rehearse.live import CHANNEL, MARK, MAX_BYTES
 from workbench.rehearse.result import STOPPED, RehearsalError
 from workbench.rehearse.stages import reached
 
@@ -29,25 +32,61 @@ QUIET = 10  # after the ACPI request, this long without console output means the
 # where 1 takes ~45 s
 VCPUS = max(1, min(len(os.sched_getaffinity(0)), 4))
 SYSRQ = ("s", "u", "o")  # sync, remount read-only, power off: no write is lost if the guest ignores ACPI
-DISK_SLOT, NIC_SLOTS = 4, (5, 6)  # PCI slots: the first NIC is ens5 where udev names NICs by slot
+DISK_SLOT, NIC_SLOTS, CHANNEL_SLOT = 4, (5, 6), 7  # PCI slots: the first NIC is ens5 where udev names NICs by slot
+MAX_LINE = 4096  # characters of a console line kept
+MAX_CONSOLE_LINES, KEEP_FIRST = 20000, 2000
 # a boot that cannot go on by itself: stop it a few seconds after such a line rather than wait for the timeout
 FATAL = re.compile(r"Kernel panic - not syncing|You are in emergency mode|Give root password for maintenance|"
                    r"Dropping to a shell|Entering emergency mode|You are in rescue mode")
 FATAL_GRACE = 5
-PROBE_END = re.compile(r"WB-PROBE end\b")
 PROBE_WAIT = 75  # after the parser: how long the live network probe may take to report
+# after the login prompt: how long a parser that never said it was done (nothing started it, or it hangs) is waited
+# for, rather than the whole timeout (it runs before the network, so well before the prompt where it runs at all)
+UNFINISHED_WAIT = 90
+STALL = 30  # seconds of console silence after which qemu is asked whether the guest stopped on an I/O error
 
 
-def nic_args(values: dict) -> list[str]:
-    """qemu arguments for eth0 (and eth1 when the os.conf has it): virtio-net as on ECS, in PCI slots 5 and 6,
-    on user networking that reaches nothing, with the os.conf's MAC addresses. The os.conf is untrusted: a value
-    that is not a unicast MAC is not passed to qemu (it could carry more options); the NIC gets a local address
-    instead."""
+def isolation() -> list[str] | None:
+    """The command prefix that runs qemu in a network namespace of its own (bubblewrap: only a loopback, nothing
+    listening on it), so that its user network reaches nothing on this host or beyond even unrestricted; None
+    without bubblewrap (the simulation needs it too)."""
+    bwrap = shutil.which("bwrap")
+    return [bwrap, "--dev-bind", "/", "/", "--unshare-net", "--die-with-parent", "--"] if bwrap else None
+
+
+def nic_args(values: dict, isolated: bool = False) -> list[str]:
+    """qemu arguments for eth0 (and eth1 when the os.conf has it): virtio-net as on ECS, in PCI slots 5 and 6, with
+    the os.conf's MAC addresses, each on a user network made like ECS's from the os.conf (ecsnet: its subnet, its
+    gateway, DHCP answering with the instance's address), or qemu's default one when the os.conf's values cannot
+    make one. No IPv6 (ECS's VPC sends no router advertisements by default). isolated: qemu runs in a network
+    namespace of its own (isolation()), so the network need not be restricted; restricted, qemu's DHCP server
+    announces no router and no nameserver. The os.conf is untrusted: only parsed addresses and unicast MACs reach
+    qemu's option strings."""
     nics = []
     for n, mac in enumerate(os_conf_macs(values)):
-        nics += ["-netdev", f"user,id=n{n},restrict=on", "-device",
+        net, _ = ecs_network(values, f"eth{n}")
+        options = f",{net.options()}" if net else ""
+        nics += ["-netdev", f"user,id=n{n},restrict={'off' if isolated else 'on'},ipv6=off{options}", "-device",
                  f"virtio-net-pci,netdev=n{n},mac={mac},addr={NIC_SLOTS[n]:#x}"]
     return nics
+
+
+def network_notes(values: dict, isolated: bool | None = None) -> list[str]:
+    """What the rehearsal's network is, per NIC, and where it differs from ECS's."""
+    isolated = isolation() is not None if isolated is None else isolated
+    notes = []
+    for n, _ in enumerate(os_conf_macs(values)):
+        net, more = ecs_network(values, f"eth{n}")
+        if net:
+            notes.append(f"eth{n} on a network like ECS's: {net.net}, gateway {net.host}, DHCP hands out "
+                         f"{net.lease} (the os.conf's address)")
+        else:
+            notes.append(f"eth{n} on qemu's default user network (10.0.2.0/24, DHCP hands out 10.0.2.15)")
+        notes += more
+    if not isolated:
+        notes.append("bubblewrap is missing, so qemu's network is restricted: its DHCP server announces no router "
+                     "and no nameserver (ECS's does)")
+    return notes
 
 
 def disk_args(drive: str, disk: str) -> list[str]:
@@ -65,6 +104,27 @@ def qmp(sock_path: str, *commands: dict) -> None:
             s.sendall(json.dumps(cmd).encode() + b"\n")
             s.recv(65536)
             time.sleep(0.5)
+
+
+def vm_status(sock_path: str) -> str | None:
+    """qemu's run state ("running", "io-error", "paused", ...) from its monitor, or None when it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(sock_path)
+            f = s.makefile("rwb")
+            f.readline()  # the greeting
+            for cmd in ({"execute": "qmp_capabilities"}, {"execute": "query-status"}):
+                f.write(json.dumps(cmd).encode() + b"\n")
+                f.flush()
+                while True:  # events may come before the answer
+                    reply = json.loads(f.readline(65536) or b"{}")
+                    if "return" in reply or "error" in reply or not reply:
+                        break
+            status = reply.get("return", {}).get("status") if isinstance(reply.get("return"), dict) else None
+            return status if isinstance(status, str) else None
+    except (OSError, ValueError):
+        return None
 
 
 def sysrq(key: str) -> dict:
@@ -134,83 +194,143 @@ class BootOutcome:
     timed_out: bool = False
     fatal: str | None = None  # the console line after which the boot could not go on (a panic, an emergency shell)
     probe_seconds: float | None = None  # from the parser's end to the probe's report
+    probe_data: bytes = b""  # what the probe's channel carried (at most live.MAX_BYTES + 1 bytes)
+
+
+class Channel:
+    """The probe's own channel: a virtio-serial port in the guest (named live.CHANNEL, never a console), a Unix
+    socket here that qemu connects to when it starts. What comes through is kept up to MAX_BYTES + 1 bytes (one
+    more than a report may have, so that the parser refuses it), then the socket is closed."""
+
+    def __init__(self, tmp: str, token: str):
+        self.path = os.path.join(tmp, "probe.sock")
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        self.server.setblocking(False)
+        self.conn: socket.socket | None = None
+        self.data = b""
+        self.end = re.compile(rb"(^|\n)" + re.escape(f"{MARK} {token} end".encode()) + rb"\s*\n")
+
+    def args(self) -> list[str]:
+        return ["-device", f"virtio-serial-pci,id=wbprobe,addr={CHANNEL_SLOT:#x}",
+                "-chardev", f"socket,id=wbprobe0,path={self.path}",
+                "-device", f"virtserialport,bus=wbprobe.0,chardev=wbprobe0,name={CHANNEL}"]
+
+    def fds(self) -> list[socket.socket]:
+        if self.conn is None:
+            return [self.server] if self.server.fileno() >= 0 else []
+        return [self.conn] if self.conn.fileno() >= 0 else []
+
+    def read(self, ready: list) -> None:
+        if self.conn is None and self.server in ready:
+            self.conn, _ = self.server.accept()  # the first connection only: qemu's
+            self.server.close()
+        elif self.conn is not None and self.conn in ready:
+            chunk = self.conn.recv(65536)
+            self.data += chunk[:MAX_BYTES + 1 - len(self.data)]
+            if not chunk or len(self.data) > MAX_BYTES:
+                self.conn.close()
+
+    def reported(self) -> bool:
+        """The report's end line came, or the channel carried more than a report can be."""
+        return len(self.data) > MAX_BYTES or bool(self.end.search(self.data))
+
+    def close(self) -> None:
+        for s in (self.conn, self.server):
+            if s is not None:
+                s.close()
+
+
+class Console:
+    """The serial console's lines as they come: escape sequences dropped, each line cut at MAX_LINE characters,
+    the oldest dropped past MAX_CONSOLE_LINES (the first KEEP_FIRST kept: where a failed boot says why)."""
+
+    def __init__(self, sink: Callable[[str], None]):
+        self.lines: list[str] = []
+        self.partial = b""
+        self.sink = sink
+
+    def feed(self, chunk: bytes) -> list[str]:
+        self.partial += chunk
+        *complete, self.partial = self.partial.split(b"\n")
+        if len(self.partial) > MAX_LINE:
+            complete.append(self.partial)
+            self.partial = b""
+        new = []
+        for raw in complete:
+            line = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw[:MAX_LINE].decode("utf-8", "replace")).rstrip("\r")
+            new.append(line)
+            self.sink(line)
+        self.lines += new
+        if len(self.lines) > MAX_CONSOLE_LINES:
+            del self.lines[KEEP_FIRST:KEEP_FIRST + len(self.lines) - MAX_CONSOLE_LINES]
+        return new
+
+    def prompt(self) -> str:
+        """The unfinished last line (a login prompt waits for input: it has no line end)."""
+        return self.partial.decode("utf-8", "replace").strip()
 
 
 def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, timeout: float,
          console: Callable[[str], None], until_login: bool = False, cancel: threading.Event | None = None,
          vcpus: int | None = None, disk: str = "virtio", firmware: list[str] | None = None,
-         probe: bool = False) -> BootOutcome:
+         probe: str = "") -> BootOutcome:
     """Boot DRIVE (a qemu -drive value, without the interface) on the disk bus given, by its bootloader (under the
     firmware given: SeaBIOS when none) or with the direct-boot arguments given, until the parser is done (and,
-    with probe, the live network probe has reported), then shut it down. until_login: done at the login prompt
-    instead (a bare boot, for the benchmark). A panic or an emergency shell ends it a few seconds later."""
+    with probe, this run's token, the live network probe has reported on its channel), then shut it down.
+    until_login: done at the login prompt instead (a bare boot, for the benchmark). A panic or an emergency shell
+    ends it a few seconds later."""
     qmp_sock = os.path.join(tmp, "qmp.sock")
-    nics = nic_args(values)
-    cmd = ["qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}", "-m", "1024",
-           "-smp", str(vcpus or VCPUS), "-cpu", "max", "-display", "none", "-monitor", "none", "-serial", "stdio",
-           "-no-reboot", *(firmware or []), *direct, *disk_args(drive, disk),
-           "-qmp", f"unix:{qmp_sock},server=on,wait=off", *nics]
+    channel = Channel(tmp, probe) if probe else None
+    jail = isolation()
+    cmd = [*(jail or []), "qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}",
+           "-m", "1024", "-smp", str(vcpus or VCPUS), "-cpu", "max", "-display", "none", "-monitor", "none",
+           "-serial", "stdio",           "-no-reboot", *(firmware or []), *direct, *disk_args(drive, disk),
+           "-qmp", f"unix:{qmp_sock},server=on,wait=off", *nic_args(values, jail is not None),
+           *(channel.args() if channel else [])]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines: list[str] = []
+    out = Console(console)
+    lines = out.lines
     state = {"finished": False, "hostname": None, "done_at": None, "powerdown": None, "sysrq": None, "heard": started,
-             "probed": None, "fatal": None, "fatal_at": None, "timed_out": False}
-    buf = b""
+             "probed": None, "fatal": None, "fatal_at": None, "timed_out": False, "login_at": None, "settled_at": None}
     try:
         while True:
             now = time.monotonic()
             if proc.poll() is not None:
                 break
             stop_if(cancel)  # the finally below kills the guest
-            if now - started > timeout:
-                lines.append(f"(workbench: no poweroff within {timeout:.0f} s; the VM was stopped)")
-                state["timed_out"] = True
+            stop = _stop_or_escalate(state, now, started, timeout, qmp_sock, lines)
+            if stop:
+                lines.append(stop)
                 break
-            if state["fatal_at"] and not state["powerdown"] and now - state["fatal_at"] > FATAL_GRACE:
-                lines.append("(workbench: the boot cannot go on by itself; the VM was stopped)")
-                break
-            if state["powerdown"] and not state["sysrq"] and now - max(state["powerdown"], state["heard"]) > QUIET:
-                lines.append("(workbench: no ACPI shutdown; SysRq sync, remount read-only, power off)")
-                try:
-                    qmp(qmp_sock, *(sysrq(k) for k in SYSRQ))
-                except OSError:
-                    pass
-                state["sysrq"] = now
-            if state["sysrq"] and now - state["sysrq"] > GRACE:
-                lines.append("(workbench: the guest did not power off; the VM was stopped)")
-                break
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                chunk = os.read(proc.stdout.fileno(), 65536)
+            ready, _, _ = select.select([proc.stdout, *(channel.fds() if channel else [])], [], [], 0.5)
+            if channel:
+                channel.read(ready)
+                if state["probed"] is None and channel.reported():
+                    state["probed"] = now
+            if proc.stdout in ready:
                 state["heard"] = now
-                buf += chunk
-                *complete, buf = buf.split(b"\n")
-                for raw in complete:
-                    line = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode("utf-8", "replace")).rstrip("\r")
-                    lines.append(line)
-                    console(line)
-                    if DONE.search(line):
-                        state["finished"] = True
-                        state["done_at"] = state["done_at"] or now
-                    m = LOGIN.match(line.strip())
-                    if m:
-                        state["hostname"] = m.group(1)
-                    if probe and state["probed"] is None and PROBE_END.search(line):
-                        state["probed"] = now
-                    if state["fatal"] is None and FATAL.search(line):
-                        state["fatal"], state["fatal_at"] = line, now
-                # a login prompt waits for input: it has no line end
-                m = LOGIN.match(buf.decode("utf-8", "replace").strip())
+                for line in out.feed(os.read(proc.stdout.fileno(), 65536)):
+                    _watch(state, line, now)
+                m = LOGIN.match(out.prompt())
+                state["login_at"] = state["login_at"] or (now if m else None)
                 if m and (state["done_at"] or until_login):
                     state["hostname"] = m.group(1)
                     state["done_at"] = state["done_at"] or now
+            if not state["done_at"] and not state["settled_at"] and _settled(state, now):
+                lines.append("(workbench: the system is up (a login prompt, or the probe's report, which runs after "
+                             "the parser) and the parser did not say it was done; the VM is shut down)")
+                state["settled_at"] = now
+            end = state["done_at"] or state["settled_at"]
             # once the parser is done: wait for the probe's report or the login prompt (or a while), then shut down
             if probe:  # the probe's report, then the login prompt (systemd heeds ACPI by then), or a while
-                ready = (state["probed"] is not None and (state["hostname"] or now - state["probed"] > 10)) or \
-                    (state["done_at"] and now - state["done_at"] > PROBE_WAIT)
+                ready_to_stop = (state["probed"] is not None and (state["hostname"] or now - state["probed"] > 10)) \
+                    or (end and now - end > PROBE_WAIT) or state["settled_at"]
             else:
-                ready = state["hostname"] or (state["done_at"] and now - state["done_at"] > 60)
-            if state["done_at"] and not state["powerdown"] and ready:
+                ready_to_stop = state["hostname"] or (end and now - end > 60) or state["settled_at"]
+            if end and not state["powerdown"] and ready_to_stop:
                 try:
                     qmp(qmp_sock, {"execute": "system_powerdown"})
                 except OSError:
@@ -220,9 +340,57 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+        if channel:
+            channel.close()
     booted = bool(lines) and not (not state["finished"] and not any("login:" in ln for ln in lines)
                                   and proc.returncode not in (0,) and len(lines) < 5)
     probe_seconds = state["probed"] - state["done_at"] if state["probed"] and state["done_at"] else None
     return BootOutcome(lines, state["finished"], state["hostname"], time.monotonic() - started, booted,
                        reached(lines, state["finished"], state["hostname"]), state["timed_out"],
-                       state["fatal"], probe_seconds)
+                       state["fatal"], probe_seconds, channel.data if channel else b"")
+
+
+def _settled(state: dict, now: float) -> bool:
+    """The system is up without the parser having said it was done: UNFINISHED_WAIT after a login prompt, or 10 s
+    after the probe's report (which is ordered after the parser)."""
+    return bool((state["login_at"] and now - state["login_at"] > UNFINISHED_WAIT)
+                or (state["probed"] and now - state["probed"] > 10))
+
+
+def _watch(state: dict, line: str, now: float) -> None:
+    """What a console line says: the parser is done, a login prompt's host name, a boot that cannot go on."""
+    if DONE.search(line):
+        state["finished"] = True
+        state["done_at"] = state["done_at"] or now
+    m = LOGIN.match(line.strip())
+    if m:
+        state["hostname"] = m.group(1)
+        state["login_at"] = state["login_at"] or now
+    if state["fatal"] is None and FATAL.search(line):
+        state["fatal"], state["fatal_at"] = line, now
+
+
+def _stop_or_escalate(state: dict, now: float, started: float, timeout: float, qmp_sock: str,
+                      lines: list[str]) -> str | None:
+    """Why the guest must be stopped now (a line for the console), or None; a guest that ignored the ACPI request
+    gets SysRq sync, remount and power-off first."""
+    if now - started > timeout:
+        state["timed_out"] = True
+        return f"(workbench: no poweroff within {timeout:.0f} s; the VM was stopped)"
+    if state["fatal_at"] and not state["powerdown"] and now - state["fatal_at"] > FATAL_GRACE:
+        return "(workbench: the boot cannot go on by itself; the VM was stopped)"
+    if state["powerdown"] and not state["sysrq"] and now - max(state["powerdown"], state["heard"]) > QUIET:
+        try:
+            qmp(qmp_sock, *(sysrq(k) for k in SYSRQ))
+        except OSError:
+            pass
+        state["sysrq"] = now
+        lines.append("(workbench: no ACPI shutdown; SysRq sync, remount read-only, power off)")
+    if state["sysrq"] and now - state["sysrq"] > GRACE:
+        return "(workbench: the guest did not power off; the VM was stopped)"
+    if now - state["heard"] > STALL and now - state.get("status_at", 0) > STALL:
+        state["status_at"] = now
+        if vm_status(qmp_sock) == "io-error":
+            return ("(workbench: the virtual machine stopped on an I/O error writing its throwaway overlay: is the "
+                    "disk that holds the temporary directory full?)")
+    return None

@@ -1,0 +1,72 @@
+"""Real boots of the conformance matrix's images (tests/fixtures/matrix.py: Debian 12 from Debian's own packages, one
+per init system and network stack, each with its own command line), run one by one with `-k NAME`.
+
+So far: the rehearsal's network made like ECS's (an image that also runs DHCP gets the instance's own address, as on
+ECS), and the probe's own channel (a forged report on the console is not read).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.fixtures import matrix
+from tests.unit.sim_helpers import VPC
+
+pytestmark = pytest.mark.appliance
+
+
+@pytest.fixture(scope="session")
+def matrix_image():
+    why = matrix.unavailable()
+    if why:
+        pytest.skip(f"the matrix's images cannot be built here: {why}")
+    return matrix.image
+
+
+def _rehearse(image, conf: str, tmp_path) -> tuple[int, dict]:
+    path = tmp_path / "os.conf"
+    path.write_text(conf)
+    proc = subprocess.run([sys.executable, "-m", "workbench", "rehearse", str(image), "--os-conf", str(path),
+                           "--format", "json"], capture_output=True, text=True, timeout=1500)
+    assert proc.stdout, proc.stderr[-2000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_netplan_with_its_own_dhcp_converges_on_a_network_like_ecs(matrix_image, tmp_path):
+    """netplan (networkd renderer) with a DHCP stanza for en*, as such images ship: networkd matches the renamed
+    eth0 by its alternative name (ens5) and takes the DHCP stanza, whose file sorts first. On qemu's default network
+    DHCP handed out 10.0.2.15 and the os.conf's address was lost; on a network like ECS's, DHCP answers with the
+    instance's own address and gateway, so the instance converges to the os.conf's state, as it would on ECS."""
+    code, doc = _rehearse(matrix_image("netplan"), VPC, tmp_path)
+    tail = doc["console_tail"][-15:]
+    assert code == 0 and doc["network_matches"], (doc["network_mismatches"], doc["failure"], tail)
+    assert doc["matches_simulation"], doc["mismatches"]
+    assert any(n.startswith("eth0 on a network like ECS's: 10.171.254.0/24, gateway 10.171.254.1, DHCP hands out "
+                            "10.171.254.123") for n in doc["notes"])
+    live = doc["live"]
+    assert live["interfaces"] == [{"name": "eth0", "mac": "00:8c:fa:5e:14:23", "state": "up",
+                                   "addresses": ["10.171.254.123/24"]}]
+    # the default route came from the image's own DHCP stanza, answered as ECS would
+    assert any(r.startswith("default via 10.171.254.1 dev eth0 proto dhcp") for r in live["routes"]), live["routes"]
+
+
+def test_a_forged_probe_report_on_the_console_does_not_fool_the_rehearsal(matrix_image, tmp_path):
+    """The image prints, from a unit of its own, a complete probe report on the console claiming the os.conf's
+    network, floods the console with 3000 more report lines, and prints the forgery again, while nothing in it brings
+    a NIC up. The report is read from the probe's own channel only, with this run's token: the rehearsal reports the
+    real, unconfigured network (issue 22: it used to exit 0 with network_matches true)."""
+    from workbench.rehearse import rehearse
+
+    console: list[str] = []
+    result = rehearse(str(matrix_image("forged-probe")), VPC, console=console.append)
+    doc = result.to_json()
+    assert sum(line.startswith("WB-PROBE end") for line in console) >= 2  # the forgery was on the console
+    assert sum(line.startswith("WB-PROBE route 10.") for line in console) > 2500
+    assert result.exit_code == 1 and doc["network_matches"] is False, doc["network_mismatches"]
+    assert doc["parser_finished"] and doc["live"] is not None, (doc["failure"], console[-15:])
+    nic = doc["live"]["interfaces"][0]
+    assert nic["mac"] == "00:8c:fa:5e:14:23" and nic["addresses"] == [] and nic["state"] != "up"
+    assert doc["live"]["routes"] == []
+    assert any("does not have 10.171.254.123/24" in m for m in doc["network_mismatches"])

@@ -1,0 +1,124 @@
+"""The host's ends of a rehearsal's guest: the probe's channel (a Unix socket qemu connects to) and the console, both
+bounded however much the guest writes; and the sentence for a boot whose parser never said it was done."""
+
+import select
+import socket
+import subprocess
+import threading
+import time
+
+from workbench.rehearse import vm
+from workbench.rehearse.explain import failure_sentence
+from workbench.rehearse.live import MAX_BYTES, parse_probe
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def _pump(channel: vm.Channel, until) -> None:
+    for _ in range(200):
+        ready, _, _ = select.select(channel.fds(), [], [], 0.2)
+        channel.read(ready)
+        if until():
+            return
+
+
+def test_the_channel_keeps_one_byte_past_a_report_and_then_hangs_up(tmp_path):
+    channel = vm.Channel(str(tmp_path), TOKEN)
+    assert "name=org.workbench.probe" in channel.args()[-1] and channel.path in channel.args()[3]
+    qemu = socket.socket(socket.AF_UNIX)
+    qemu.connect(channel.path)
+    _pump(channel, lambda: channel.conn is not None)
+    report = f"WB-PROBE {TOKEN} begin\nWB-PROBE {TOKEN} sshd yes\n".encode()
+    qemu.sendall(report)
+    _pump(channel, lambda: len(channel.data) == len(report))
+    assert not channel.reported()  # no end line yet
+    qemu.sendall(f"WB-PROBE {'f' * 32} end\n".encode())  # another token's end is not this report's
+    _pump(channel, lambda: channel.data.endswith(b"end\n"))
+    assert not channel.reported()
+    qemu.sendall(f"WB-PROBE {TOKEN} end\n".encode())
+    _pump(channel, channel.reported)
+    assert channel.reported() and parse_probe(channel.data, TOKEN).complete
+    try:  # a flood: kept up to one byte past the bound, then the socket is closed
+        qemu.sendall(b"x" * (MAX_BYTES * 2))
+    except OSError:
+        pass
+    _pump(channel, lambda: len(channel.data) > MAX_BYTES)
+    assert len(channel.data) == MAX_BYTES + 1 and channel.fds() == []
+    assert parse_probe(channel.data, TOKEN).refused
+    channel.close()
+    qemu.close()
+
+
+def test_the_console_is_bounded_and_keeps_its_beginning():
+    seen = []
+    console = vm.Console(seen.append)
+    assert console.feed(b"\x1b[1mLinux version 6.1\x1b[0m\r\nsecond") == ["Linux version 6.1"]
+    assert console.prompt() == "second"
+    console.feed(b"x" * (vm.MAX_LINE * 3))  # a line with no end: cut, never held whole
+    assert len(console.partial) <= vm.MAX_LINE and all(len(line) <= vm.MAX_LINE for line in console.lines)
+    console.feed(b"y\n" * (vm.MAX_CONSOLE_LINES * 2))
+    assert len(console.lines) == vm.MAX_CONSOLE_LINES
+    assert console.lines[0] == "Linux version 6.1" and console.lines[-1] == "y"
+    assert len(seen) > vm.MAX_CONSOLE_LINES  # the live view saw every line
+
+
+def test_a_parser_that_never_ran_is_named():
+    stopped = ["INIT: Entering runlevel: 2", "(workbench: the system is up (a login prompt, or the probe's report, "
+               "which runs after the parser) and the parser did not say it was done; the VM is shut down)"]
+    assert failure_sentence(stopped, "init", True, False, False).startswith("nothing started the parser")
+    started = ["os-conf: applying /boot/aliyun_custom_image/os.conf"] + stopped
+    assert failure_sentence(started, "parser", True, False, False) == (
+        "the parser started but never said it was done (its last line: os-conf: applying "
+        "/boot/aliyun_custom_image/os.conf).")
+
+
+def test_a_guest_stopped_on_an_io_error_is_seen_and_named(tmp_path):
+    """A full disk under the overlay stops qemu's guest (werror=enospc) silently: the console just goes quiet. qemu's
+    own monitor says so, and the boot is stopped with one sentence instead of waiting for the timeout."""
+    sock = str(tmp_path / "qmp.sock")
+    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none", "-S",
+                             "-qmp", f"unix:{sock},server=on,wait=off"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            status = vm.vm_status(sock)
+            if status:
+                break
+            time.sleep(0.1)
+        assert status == "prelaunch"  # the real monitor's answer (-S: not started)
+    finally:
+        qemu.kill()
+        qemu.wait()
+    assert vm.vm_status(str(tmp_path / "none.sock")) is None
+
+    def server(status: str):
+        srv = socket.socket(socket.AF_UNIX)
+        path = str(tmp_path / f"{status}.sock")
+        srv.bind(path)
+        srv.listen(1)
+
+        def answer():
+            conn, _ = srv.accept()
+            f = conn.makefile("rwb")
+            f.write(b'{"QMP": {}}\n')
+            f.flush()
+            f.readline()
+            f.write(b'{"return": {}}\n')
+            f.flush()
+            f.readline()
+            f.write(b'{"event": "BLOCK_IO_ERROR", "data": {}}\n{"return": {"status": "%s", "running": false}}\n'
+                    % status.encode())
+            f.flush()
+            conn.close()
+            srv.close()
+        threading.Thread(target=answer, daemon=True).start()
+        return path
+
+    state = {"heard": 0.0, "timed_out": False, "fatal_at": None, "powerdown": None, "sysrq": None}
+    lines: list[str] = []
+    stop = vm._stop_or_escalate(state, 100.0, 0.0, 600, server("io-error"), lines)
+    assert stop.startswith("(workbench: the virtual machine stopped on an I/O error")
+    assert failure_sentence([stop], "init", True, False, False).startswith(
+        "the rehearsal could not go on: the virtual machine stopped on an I/O error writing its throwaway overlay")
+    state = {"heard": 0.0, "timed_out": False, "fatal_at": None, "powerdown": None, "sysrq": None}
+    assert vm._stop_or_escalate(state, 100.0, 0.0, 600, server("running"), lines) is None
