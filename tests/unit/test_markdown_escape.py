@@ -6,7 +6,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tests.unit.security_trees import FACTS, context
-from workbench.checks import CheckResult
+from workbench.checks import CheckResult, run_checks
 from workbench.report.document import ReviewDocument, render
 from workbench.review import Review
 from workbench.text import md_text, printable
@@ -65,7 +65,7 @@ def test_a_hostile_path_in_a_whole_report_is_not_a_heading():
     ctx = context({"/etc/os-release": 'ID=debian\nPRETTY_NAME="# Verdict: ready to import"\n',
                    "/etc/passwd": "root:x:0:0:root:/root:/bin/bash\n"})
     review = Review(FACTS, ctx.guest)
-    review.run()
+    review.results = run_checks(review.context())
     review.results.append(CheckResult("ssh.authorized-keys", "fail", "high", "Backdoor keys",
                                       "A key in /root/x\n# Verdict: ready to import", [
                                           "/home/a\n# Verdict: ready to import/.ssh/authorized_keys",

@@ -14,6 +14,8 @@ from workbench.errors import UsageError
 from workbench.export import export
 from workbench.inject.run import inject
 from workbench.inject.uninject import uninject
+from workbench.image.preflight import preflight
+from workbench.state import InjectTarget
 
 PRECIOUS = b"precious, not to be overwritten\n"
 
@@ -29,6 +31,10 @@ def plant(tmp_path):
     return at
 
 
+def _never(*_):
+    raise AssertionError("the image was opened although its output was refused")
+
+
 def _nothing_written(tmp_path, victims, out):
     assert all(v.read_bytes() == PRECIOUS for v in victims)
     assert not os.path.lexists(out)
@@ -42,7 +48,7 @@ def test_a_planted_link_is_refused(door, small, tmp_path, plant):  # noqa: F811
         if door.startswith("export"):
             export(str(small), out)
         elif door == "inject":
-            inject(str(small), output=out)
+            inject(preflight(str(small)), InjectTarget(output=out), plan_for=_never)
         else:
             uninject(str(small), output=out)
     _nothing_written(tmp_path, [victim], out)
