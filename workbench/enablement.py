@@ -84,6 +84,8 @@ class Units:
         """Unit names along a symbolic link's chain (a link's target names the unit it is an alias of)."""
         names, at = set(), path
         for _ in range(8):
+            if not self.tree.covers(at):  # out of the unit directories (a mask's /dev/null): no unit file there
+                break
             target = self.tree.readlink(at)
             if target is None:
                 break
@@ -96,9 +98,10 @@ class Units:
         paths = self.files.get(unit)
         if not paths:
             return False
+        if self.tree.resolve(paths[0]) == "/dev/null":  # a mask: systemd does not read /dev/null (nor do we)
+            return True
         node = self.tree.node(paths[0])
-        return self.tree.resolve(paths[0]) == "/dev/null" or (node is not None and node.kind == "file" and node.size == 0
-                                                              and node.data == b"")
+        return node is not None and node.kind == "file" and node.size == 0 and node.data == b""
 
     def names(self, unit: str) -> set[str]:
         """The unit's name and its aliases."""

@@ -22,6 +22,15 @@ def _timeless(doc: dict) -> dict:
     return doc
 
 
+def _differences(a, b, at: str = "") -> list[str]:
+    """Where two JSON documents differ, as paths (the first few), for a readable failure."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{at}.{k}")][:10]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{at}[{i}]")][:10]
+    return [] if a == b else [f"{at}: {str(a)[:200]!r} != {str(b)[:200]!r}"]
+
+
 async def test_the_cli_report_is_the_tui_export(built, recorded, run_cli, tmp_path):
     path = str(built("sample"))
     values = osconf.parse_text(osconf.EXAMPLE_VPC)[0] | {"hostname": "doors-1"}
@@ -47,9 +56,9 @@ async def test_the_cli_report_is_the_tui_export(built, recorded, run_cli, tmp_pa
     assert proc.returncode == 1, proc.stderr  # the sample is not ready
     tui, cli = json.loads(tui_out.read_text()), json.loads(cli_out.read_text())
     # what the issue found missing from the TUI's file: every fix offered, and the import plan
-    assert [f["id"] for f in tui["fixes"]] == offered and tui["report"]["import"]["parameters"]
-    assert tui["report"]["injection"]["plan"]["fixes"] == chosen
-    assert _timeless(tui) == _timeless(cli)
+    assert sorted(f["id"] for f in tui["fixes"]) == offered and tui["report"]["import"]["parameters"]
+    assert sorted(tui["report"]["injection"]["plan"]["fixes"]) == sorted(chosen)
+    assert _timeless(tui) == _timeless(cli), _differences(_timeless(tui), _timeless(cli))
 
 
 def test_inject_with_fixes_runs_the_checks_once(built, tmp_path, monkeypatch):

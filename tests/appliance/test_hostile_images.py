@@ -87,6 +87,11 @@ def test_a_recursive_rpm_view_is_a_warning_in_seconds(built, run_cli):
     assert vuln["status"] == "warn" and "a view" in vuln["detail"]
 
 
+def _tmpdir(directory) -> dict:
+    """The environment with TMPDIR in directory: the appliance's qemu then names it on its command line."""
+    return {**os.environ, "TMPDIR": str(directory)}
+
+
 def _our_qemus(directory) -> set[int]:
     """The qemu processes whose command line names DIRECTORY (this test's own: other tests and other reviews run
     qemu beside it)."""
@@ -107,11 +112,15 @@ def test_a_signal_during_the_launch_stops_it_at_once(built, sig, code, word, tmp
     image = tmp_path / "sample.qcow2"
     shutil.copyfile(built("sample"), image)
     before = _our_qemus(tmp_path)
+    # as from an operator's terminal: ^C acts (an xdist worker, like a shell's background job, ignores SIGINT,
+    # and a child inherits that)
     proc = subprocess.Popen(workbench_cmd() + ["check", str(image)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=_tmpdir(tmp_path),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while not (_our_qemus(tmp_path) - before) and time.monotonic() < deadline:  # the appliance is booting
         time.sleep(0.1)
+    assert _our_qemus(tmp_path) - before, "the appliance's qemu was never seen: the signal would not land in the launch"
     time.sleep(1)
     proc.send_signal(sig)
     t = time.monotonic()
@@ -193,7 +202,7 @@ def test_two_in_place_injects_at_once_the_second_is_told_the_image_is_in_use(bui
     shutil.copyfile(built("sample"), image)
     before = _our_qemus(tmp_path)
     first = subprocess.Popen(workbench_cmd() + ["inject", str(image), "--in-place", "--yes"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_tmpdir(tmp_path))
     deadline = time.monotonic() + 60
     while not (_our_qemus(tmp_path) - before) and time.monotonic() < deadline:  # its appliance has the image open
         time.sleep(0.2)

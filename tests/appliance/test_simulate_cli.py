@@ -43,29 +43,32 @@ def _text(cs, diff=False):
 
 
 def test_simulate_text_masks_and_diff(guest):
+    from workbench.parsers import script_for
     from workbench.simulate import simulate_image
 
     facts, report = guest("sample")
-    cs = simulate_image(facts, report, CLASSIC, "networkd")
+    cs = simulate_image(facts, report, CLASSIC, script_for(facts, report, "networkd"))
     text = _text(cs)
     assert text.startswith("parser: networkd   exit code: 0")
     assert "create  /etc/systemd/network/10-os-conf-eth1.network" in text
-    diff = _text(simulate_image(facts, report, CLASSIC), diff=True)
+    diff = _text(simulate_image(facts, report, CLASSIC, script_for(facts, report)), diff=True)
     assert "+++ b/etc/sysconfig/network-scripts/route-eth0" in diff
     assert "-password=********" in diff and "cXdlcjEyMzQK" not in diff
     assert "(hash hidden)" in diff and "$6$wbSample" not in diff
 
 
 def test_simulate_operator_script_and_failures(guest, run_cli, tmp_path):
+    from workbench.parsers import script_for
     from workbench.simulate import simulate_image
 
     facts, report = guest("sample")
     conf = VPC.replace('"0.0.0.0/0 10.171.254.1"', '"10.0.0.0/8 10.171.254.1;0.0.0.0/0 10.171.254.1"')
     script = (Path(__file__).parents[1] / "fixtures" / "parsers" / "defective.sh").read_text()
-    cs = simulate_image(facts, report, conf, script=script)
+    cs = simulate_image(facts, report, conf, script_for(facts, report, custom=script))
     assert cs.flavor == "custom script"
     assert "0.0.0.0/0" not in cs.change("/etc/sysconfig/network-scripts/route-eth0").after  # default route lost
-    failing = simulate_image(facts, report, conf, script="#!/bin/sh\necho about to fail >&2\nexit 3\n")
+    failing = simulate_image(facts, report, conf,
+                             script_for(facts, report, custom="#!/bin/sh\necho about to fail >&2\nexit 3\n"))
     text = _text(failing)
     assert failing.exit_code == 3 and "exit code: 3" in text and "about to fail" in text
     proc = run_cli("simulate", "/nonexistent.qcow2", "--os-conf", tmp_path / "none.conf")

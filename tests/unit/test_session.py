@@ -151,6 +151,27 @@ def test_a_check_reading_what_nothing_pulled_is_an_error_not_an_absence():
     assert r.status == "error" and "NotPulled" in r.detail and "/opt/backdoor/run" in r.detail
 
 
+def test_below_an_absent_pulled_root_and_through_a_mask_are_facts():
+    """A pulled tree whose root the image lacks (an rpm image without /usr/lib/systemd/system) holds nothing below
+    it: a fact, not NotPulled. A unit masked by a link to /dev/null is masked without reading /dev/null."""
+    from workbench.enablement import UNIT_DIRS, masked
+
+    tree = GuestTree()
+    tree.add_tar(_tar({"passwd": b"root:x:0:0::/root:/bin/sh\n"}), "/etc")
+    for root in UNIT_DIRS:  # pull_trees looks at each root; those outside /etc were not there
+        tree.look(root)
+    tree.look("/opt/probe")
+    tree.add_file("/opt/probe", b"x")
+    tree.add_link("/etc/systemd/system/telnet.socket", "/dev/null")
+    with strict_reads():
+        assert not tree.exists("/usr/lib/systemd/system/sshd-keygen.service")
+        assert masked(tree, "telnet.socket")
+        with pytest.raises(NotPulled):  # a present file looked at says nothing of what is below a directory there
+            tree.exists("/opt/probe/child")
+        with pytest.raises(NotPulled):
+            tree.exists("/dev/null")
+
+
 def _tar(files: dict):
     import io
     import tarfile

@@ -238,6 +238,12 @@ class GuestTree:
         p = normpath(path) or "/"
         if p in self.looked or self.was_pulled(p):
             return True
+        # below a path looked at and found absent (a pulled tree's missing root), nothing is there either
+        parent = posixpath.dirname(p)
+        while parent not in ("/", ""):
+            if parent in self.looked and parent not in self._nodes:
+                return True
+            parent = posixpath.dirname(parent)
         above = p.rstrip("/") + "/"
         return any(r.startswith(above) for r in self.pulled) or any(r.startswith(above) for r in self.looked)
 
