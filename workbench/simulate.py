@@ -58,6 +58,8 @@ class ChangeSet:
     log: str = ""
     seconds: float = 0.0
     first_partition_dir: str = ""
+    basis: tuple = ()
+    """What it was simulated for (the session's os.conf and parser), so that a stale one is not reported."""
 
     def change(self, path: str) -> Change | None:
         return next((c for c in self.changes if c.path == path), None)

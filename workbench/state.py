@@ -237,10 +237,20 @@ class ReviewSession(LaterSteps):
         return self.osconf or ""
 
     # -- simulate, plan --------------------------------------------------------------------------------------------
+    def _simulation_basis(self) -> tuple:
+        return (self.osconf, self.options.flavor, self.options.script, id(self.guest))
+
     def compute_simulation(self) -> ChangeSet:
         from workbench.simulate import simulate_image
 
-        return simulate_image(self.facts, self.guest, self.osconf, self.parser())
+        basis = self._simulation_basis()
+        cs = simulate_image(self.facts, self.guest, self.osconf, self.parser())
+        cs.basis = basis
+        return cs
+
+    def simulation_current(self) -> bool:
+        """Whether the simulation held was made for the os.conf and parser the session has now."""
+        return self.changeset is not None and self.changeset.basis == self._simulation_basis()
 
     def take_simulation(self, changeset: ChangeSet | None, error: str | None = None) -> None:
         self.changeset, self.simulation_error = changeset, error

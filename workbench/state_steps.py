@@ -109,8 +109,8 @@ class LaterSteps:
         if self.osconf is not None:
             doc.osconf_text = self.osconf
             doc.osconf_problems = osconf_mod.validate(self.osconf)[1]
-            if self.guest is not None and self.changeset is None and self.simulation_error is None:
-                self.simulate()
+            if self.guest is not None and not self.simulation_current():
+                self.simulate()  # none yet, or made for another os.conf or parser
             if self.simulation_error:
                 doc.notes.append(f"simulation: {self.simulation_error}")
             doc.changeset = self.changeset

@@ -201,3 +201,15 @@ def test_every_path_a_check_declares_is_one_the_review_pulls():
     assert missing == []
     assert not review_covers("/opt/app/config") and review_covers("/etc/ssh/sshd_config")
     assert REGISTRY  # the registry was loaded
+
+
+def test_the_document_never_carries_a_simulation_made_for_another_os_conf():
+    s = session_on(_accounts_tree())
+    s.check()
+    s.set_osconf(h.VPC)
+    s.simulate()
+    s.set_osconf(h.VPC.replace("iZ23r29djmjZ", "other-host"))  # typed after the last simulation
+    doc = s.document()
+    assert doc.changeset.change("/etc/hostname").after == "other-host\n"
+    assert doc.osconf_text == s.osconf and doc.import_plan is not None and doc.plan is not None
+    assert [f.id for f in doc.review.fixes] == [f.id for f in s.fixes] and s.fixes
