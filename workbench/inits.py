@@ -33,7 +33,7 @@ RUNIT_SV = "/etc/sv/os-conf"
 RUNSVDIRS = ("/etc/runit/runsvdir/default", "/etc/service")
 OPENRC_RUNLEVELS = ("sysinit", "boot", "default")
 SSH_SERVICES = {"systemd": ("sshd.service", "ssh.service", "cloud-init-local.service"),
-                "sysvinit": ("ssh", "sshd"), "openrc": ("sshd",)}
+                "sysvinit": ("ssh", "sshd"), "openrc": ("sshd", "ssh")}
 # what insserv's $local_fs is on Debian (initscripts), and OpenRC's own service for it (Gentoo, Alpine)
 LSB_LOCAL_FS = ("mountkernfs.sh", "mountall.sh", "mountall-bootclean.sh")
 # network scripts of busybox systems (Buildroot's S40network, and the daemons some images start instead)
