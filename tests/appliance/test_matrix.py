@@ -6,6 +6,7 @@ ECS), and the probe's own channel (a forged report on the console is not read).
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -93,6 +94,9 @@ def test_the_parser_runs_before_the_network_under_each_init_system(matrix_image,
     assert nic["state"] == "up" and nic["addresses"] == ["10.171.254.123/24"], live["interfaces"]
     assert any(r.startswith(f"default via 10.171.254.1 dev {nic['name']}") for r in live["routes"]), live["routes"]
     assert live["hostname"] == "iZ23r29djmjZ"
+    # the init system saw it succeed (OpenRC said "ERROR: os-conf failed to start" when the script lost its PATH)
+    assert not [ln for ln in doc["console_tail"] if "ERROR: os-conf" in ln or "os-conf failed" in ln
+                or re.search(r"\b(ebegin|eend): not found", ln)], tail
     print(f"{row}: boot {doc['boot_seconds']} s")
 
 

@@ -193,3 +193,17 @@ def test_the_plan_records_every_registration_write_for_uninject(name):
             assert planned.action == "create"
         else:
             assert planned.action == "modify" and w.path == DEPEND_BOOT and planned.before == files[DEPEND_BOOT]
+
+
+def test_the_openrc_script_keeps_the_path_openrc_run_gives_it(tmp_path):
+    """OpenRC 0.45 (Debian 12) runs ebegin and eend from /lib/rc/bin, which openrc-run puts on PATH: a script that
+    sets its own PATH must keep that one, or OpenRC reports it failed (a real boot said "eend: not found")."""
+    rc_bin = tmp_path / "rc-bin"
+    rc_bin.mkdir()
+    (rc_bin / "eend").write_text("#!/bin/sh\nexit 0\n")
+    (rc_bin / "eend").chmod(0o755)
+    script = tmp_path / "os-conf"
+    script.write_text(parser_text("ifupdown", "openrc", h.UUID, "", ordering("openrc", tree_of(DEBIAN_OPENRC))))
+    proc = subprocess.run(["sh", "-c", '. "$0" && command -v eend', str(script)], capture_output=True, text=True,
+                          env={"PATH": f"{rc_bin}:/usr/bin:/bin"})
+    assert proc.returncode == 0 and proc.stdout.strip() == str(rc_bin / "eend"), proc.stderr
