@@ -207,3 +207,16 @@ def test_the_openrc_script_keeps_the_path_openrc_run_gives_it(tmp_path):
     proc = subprocess.run(["sh", "-c", '. "$0" && command -v eend', str(script)], capture_output=True, text=True,
                           env={"PATH": f"{rc_bin}:/usr/bin:/bin"})
     assert proc.returncode == 0 and proc.stdout.strip() == str(rc_bin / "eend"), proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox is not installed")
+@pytest.mark.parametrize("style", ["busybox", "runit"])
+def test_the_busybox_and_runit_scripts_run_under_busybox_sh_and_its_applets(style):
+    """Started as rcS (or runit's stage 1) starts it, under busybox's sh and applets only: the ifupdown stanza is
+    one busybox's ifup reads (address and netmask apart, the file sourced by its name)."""
+    cs = h.run("ifupdown", init=style, busybox=True)
+    assert cs.exit_code == 0, cs.log
+    stanza = h.after(cs, "/etc/network/interfaces.d/os-conf")
+    assert "    address 10.171.254.123\n    netmask 255.255.255.0\n" in stanza
+    assert "source /etc/network/interfaces.d/os-conf" in h.after(cs, "/etc/network/interfaces").splitlines()
+    assert h.after(cs, "/etc/hostname") == "iZ23r29djmjZ\n"
