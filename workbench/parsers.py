@@ -14,7 +14,7 @@ from workbench.flavors import FALLBACK, FLAVORS, family_default
 from workbench.flavors import flavor as flavor_record
 from workbench.image.osinfo import OsFacts
 from workbench.image.preflight import ImageFacts
-from workbench.inits import INSTALL_PATH, STYLES, before, init_style, script_form
+from workbench.inits import INSTALL_PATH, STYLES, Ordering, before, init_style, ordering, script_form
 from workbench.osconf import MAX_LINES
 from workbench.paths import assets_dir
 
@@ -59,11 +59,14 @@ def first_partition_ids(facts: ImageFacts) -> tuple[str, str]:
     return (uuid if _SAFE_ID.match(uuid) else "", label if _SAFE_ID.match(label) else "")
 
 
-def parser_text(flavor: str, init: str = "systemd", first_uuid: str = "", first_label: str = "") -> str:
+def parser_text(flavor: str, init: str = "systemd", first_uuid: str = "", first_label: str = "",
+                order: Ordering | None = None) -> str:
     """The exact text injected as /etc/init.d/os-conf, run by the simulation and booted by the rehearsal.
 
     init: the init style that starts it (inits.STYLES; an unknown one gets the LSB form, which it will not run).
+    order: what its header says about when it starts, for this image (inits.ordering); the defaults without one.
     """
+    order = order or Ordering()
     flavor_record(flavor)  # ValueError for an unknown flavour
     if init not in STYLES and init != "unknown":
         raise ValueError(f"unknown init style {init!r} (known: {', '.join(STYLES)})")
@@ -73,9 +76,11 @@ def parser_text(flavor: str, init: str = "systemd", first_uuid: str = "", first_
     d = assets_dir() / "parsers"
     template = (d / "os-conf.sh.in").read_text(encoding="utf-8")
     network = (d / f"net-{flavor}.sh").read_text(encoding="utf-8").rstrip("\n")
-    ordering = " ".join(before("sysvinit" if form == "lsb" else form))
-    header = (d / f"header-{form}.sh").read_text(encoding="utf-8").replace("@@BEFORE@@", ordering)
-    portal = (d / f"portal-{form}.sh").read_text(encoding="utf-8").replace("@@BEFORE@@", ordering)
+    names = " ".join(before("sysvinit" if form == "lsb" else form))
+    depend = "\n".join(f"    {line}" for line in order.depend)
+    header = (d / f"header-{form}.sh").read_text(encoding="utf-8").replace("@@DEFAULT_START@@", order.default_start)
+    portal = (d / f"portal-{form}.sh").read_text(encoding="utf-8").replace("@@DEPEND@@", depend)
+    header, portal = (part.replace("@@BEFORE@@", names) for part in (header, portal))
     return (template.replace("@@HEADER@@", header).replace("@@PORTAL@@", portal)
             .replace("@@NETWORK@@", network).replace("@@FLAVOR@@", flavor)
             .replace("@@VERSION@@", __version__).replace("@@FIRST_UUID@@", first_uuid)
@@ -95,4 +100,5 @@ def script_for(facts: ImageFacts, report, flavor: str | None = None, custom: str
     if custom is not None:
         return ParserScript("custom script", custom, init, uuid, label)
     name = flavor or choose_flavor(report.os).flavor
-    return ParserScript(name, parser_text(name, init, uuid, label), init, uuid, label)
+    text = parser_text(name, init, uuid, label, ordering(init, report.tree))
+    return ParserScript(name, text, init, uuid, label)

@@ -4,7 +4,7 @@
 # Required-Start:    $local_fs
 # Required-Stop:     $local_fs
 # X-Start-Before:    $network @@BEFORE@@
-# Default-Start:     2 3 4 5
+# Default-Start:     @@DEFAULT_START@@
 # Default-Stop:
 # Short-Description: Apply the cloud's os.conf (password, network, hostname, DNS) at boot
 # Description:       Reads aliyun_custom_image/os.conf from the first partition,

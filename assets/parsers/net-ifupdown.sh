@@ -18,7 +18,8 @@ net_configure() {
     NET_IFACES="$NET_IFACES $1"
     [ -n "$9" ] && [ "$9" != "$1" ] && NET_OLD="$NET_OLD $9"
     {
-        printf '\nauto %s\niface %s inet static\n    address %s/%s\n' "$1" "$1" "$2" "$3"
+        # address and netmask apart: busybox's ifup takes no prefix length on address (ifupdown takes both)
+        printf '\nauto %s\niface %s inet static\n    address %s\n    netmask %s\n' "$1" "$1" "$2" "$4"
         [ -n "$6" ] && printf '    gateway %s\n' "$6"
         [ -n "$8" ] && printf '    dns-nameservers %s\n' "$8"
         printf '%s' "$7" | while read -r dst via; do
@@ -56,8 +57,10 @@ net_commit() {
     for i in $NET_IFACES $NET_OLD; do
         comment_out "$main" "$i" <"$main" >"$main.os-conf" && mv "$main.os-conf" "$main" || return 1
     done
+    # sourced by its name: busybox's ifup expands no glob in source (a line that already reads the directory,
+    # or the file, is enough for ifupdown: naming it again would define its stanzas twice)
     grep -q '^[[:space:]]*source[a-z-]*[[:space:]][[:space:]]*/etc/network/interfaces.d' "$main" ||
-        printf '\nsource /etc/network/interfaces.d/*\n' >>"$main"
+        printf '\nsource %s\n' "$NET_FILE" >>"$main"
 }
 
 net_restart() {

@@ -6,8 +6,7 @@ description="Apply the cloud's os.conf from the first partition"
 extra_commands="reload"
 
 depend() {
-    need localmount
-    before @@BEFORE@@
+@@DEPEND@@
 }
 
 start() {

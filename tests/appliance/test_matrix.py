@@ -6,6 +6,7 @@ ECS), and the probe's own channel (a forged report on the console is not read).
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -70,3 +71,77 @@ def test_a_forged_probe_report_on_the_console_does_not_fool_the_rehearsal(matrix
     assert nic["mac"] == "00:8c:fa:5e:14:23" and nic["addresses"] == [] and nic["state"] != "up"
     assert doc["live"]["routes"] == []
     assert any("does not have 10.171.254.123/24" in m for m in doc["network_mismatches"])
+
+
+# --- init systems ---
+# The parser as each init system of the matrix starts it (sysvinit with insserv's order files, Debian's OpenRC, runit's
+# stage 1, busybox init's rcS), proven by a real boot: the review detects the init system, inject registers the parser
+# before the network, and the live network, host name and files are the os.conf's and the simulation's.
+INIT_ROWS = ("sysvinit", "openrc", "runit", "busybox")
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("row", INIT_ROWS)
+def test_the_parser_runs_before_the_network_under_each_init_system(matrix_image, tmp_path, row):
+    code, doc = _rehearse(matrix_image(row), VPC, tmp_path)
+    tail = doc["console_tail"][-20:]
+    assert doc["parser_finished"], (doc["failure"], doc["parser_log"], tail)
+    assert code == 0 and doc["network_matches"], (doc["network_mismatches"], doc["failure"], tail)
+    assert doc["matches_simulation"], (doc["mismatches"], doc["simulation"]["log"][-2000:])
+    assert doc["os_conf_removed"], doc["parser_log"]
+    live = doc["live"]
+    nic = next(i for i in live["interfaces"] if i["mac"] == "00:8c:fa:5e:14:23")
+    assert nic["state"] == "up" and nic["addresses"] == ["10.171.254.123/24"], live["interfaces"]
+    assert any(r.startswith(f"default via 10.171.254.1 dev {nic['name']}") for r in live["routes"]), live["routes"]
+    assert live["hostname"] == "iZ23r29djmjZ"
+    # the init system saw it succeed (OpenRC said "ERROR: os-conf failed to start" when the script lost its PATH)
+    assert not [ln for ln in doc["console_tail"] if "ERROR: os-conf" in ln or "os-conf failed" in ln
+                or re.search(r"\b(ebegin|eend): not found", ln)], tail
+    print(f"{row}: boot {doc['boot_seconds']} s")
+
+
+def _registration(image, paths) -> dict:
+    """{path: (kind, content or link target)} of an image's paths, through a read-only session (None: absent)."""
+    from workbench.image.preflight import preflight
+    from workbench.image.session import GuestSession
+
+    out = {}
+    with GuestSession(preflight(str(image))) as s:
+        s.open()
+        for p in paths:
+            st = s.lstat(p)
+            kind = None if st is None else {0o100000: "file", 0o120000: "link", 0o040000: "dir"}.get(
+                st[0] & 0o170000, "other")
+            out[p] = kind and (kind, s.read_file(p) if kind == "file" else s.readlink(p) if kind == "link" else None)
+    return out
+
+
+@pytest.mark.parametrize("row", INIT_ROWS)
+def test_inject_registers_the_parser_with_the_init_system_and_uninject_undoes_it(matrix_image, tmp_path, row):
+    """The review sees the row's init system (boot.init passes, naming the writes), inject writes every registration
+    (start links, insserv's order file, OpenRC's runlevel link), and uninject leaves those paths as they were."""
+    from workbench.inits import STYLES
+    from workbench.inject import uninject
+    from workbench.state import InjectTarget, ReviewSession
+
+    src = matrix_image(row)
+    s = ReviewSession(str(src))
+    s.take_facts(s.preflight())
+    s.take_guest(*s.read_guest())
+    check = next(r for r in s.check() if r.id == "boot.init")
+    style = row  # each row is named after its init system
+    assert check.status == "pass" and f"registered with {style}" in check.detail, (check.detail, check.evidence)
+    writes = STYLES[style].register(s.review.guest.tree)
+    paths = ["/etc/init.d/os-conf"] + [w.path for w in writes]
+    assert [e.split(":")[0] for e in check.evidence[1:]] == paths[1:]
+    out = tmp_path / "injected.qcow2"
+    result = s.inject(InjectTarget(str(out), False, with_osconf=False))
+    assert result.ok and result.plan.init == style
+    before, after = _registration(src, paths), _registration(out, paths)
+    assert before["/etc/init.d/os-conf"] is None and after["/etc/init.d/os-conf"][0] == "file"
+    for w in writes:
+        assert after[w.path] == ((w.kind, w.target) if w.kind == "link" else (w.kind, w.content)
+                                 if w.kind == "file" else ("dir", None)), w.path
+    restored = tmp_path / "restored.qcow2"
+    uninject(str(out), str(restored))
+    assert _registration(restored, paths) == before

@@ -26,6 +26,24 @@ INIT_FILES = {
     "systemd": {"/usr/lib/systemd/systemd": "", "/etc/systemd/system/": ""},
     "sysvinit": {"/etc/inittab": "id:2:initdefault:\n", "/etc/rc2.d/": "", "/etc/rc3.d/": ""},
     "openrc": {"/etc/runlevels/default/": "", "/sbin/openrc": ""},
+    # Debian's runit-init: stage 1 runs /etc/rcS.d (insserv's order files present), deb-systemd-helper's directory
+    "runit": {"/etc/runit/1": "for script in /etc/rcS.d/S* ; do\n\t\"$script\" start --force-sysv\ndone\n",
+              "/etc/runit/runsvdir/default/": "", "/etc/sv/ssh/run": "", "/etc/systemd/system/": "",
+              "/lib/runit/runit-init": "", "/etc/init.d/networking": "", "/etc/init.d/mountall.sh": "",
+              "/etc/init.d/.depend.boot": "TARGETS = mountkernfs.sh mountall.sh networking mountnfs.sh\n"
+                                          "mountall.sh: mountkernfs.sh\nnetworking: mountkernfs.sh mountall.sh\n"
+                                          "mountnfs.sh: mountall.sh networking\n"},
+    # busybox init, Buildroot's way: inittab runs rcS, which runs /etc/init.d/S??* in order
+    "busybox": {"/bin/busybox": "", "/etc/systemd/system/": "",
+                "/etc/inittab": "::sysinit:/etc/init.d/rcS\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n",
+                "/etc/init.d/rcS": "#!/bin/sh\nfor i in /etc/init.d/S??*; do\n    \"$i\" start\ndone\n",
+                "/etc/init.d/S01mount": "#!/bin/sh\n", "/etc/init.d/S40network": "#!/bin/sh\n",
+                "/etc/init.d/S50sshd": "#!/bin/sh\n"},
+}
+INIT_LINKS = {
+    "runit": {"/sbin/init": "/lib/runit/runit-init", "/etc/rcS.d/S10networking": "../init.d/networking",
+              "/etc/rcS.d/S07mountall.sh": "../init.d/mountall.sh", "/etc/runit/runsvdir/default/ssh": "/etc/sv/ssh"},
+    "busybox": {"/sbin/init": "/bin/busybox"},
 }
 
 
@@ -48,7 +66,7 @@ def test_the_simulation_runs_the_bytes_inject_writes(flavor, init, monkeypatch):
     files = {**h.BASE, **h.STACKS[flavor], **INIT_FILES[init]}
     if init != "openrc":  # netifrc's tree comes with OpenRC's runlevels: here its parser is asked for elsewhere
         files.pop("/etc/runlevels/default/", None)
-    s = session_on(GuestTree.from_dict(files), flavor=flavor)
+    s = session_on(GuestTree.from_dict(files, INIT_LINKS.get(init)), flavor=flavor)
     ran = []
     real = sim.simulate
     monkeypatch.setattr(sim, "simulate", lambda t, c, script, *a, **kw: ran.append(script) or real(t, c, script, *a,

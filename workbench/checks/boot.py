@@ -291,3 +291,36 @@ def serial_console(c: Check, ctx: Context) -> CheckResult:
                             "rehearsal) will show nothing of the boot.", evidence,
                     "Add console=tty0 console=ttyS0,115200n8 to the kernel command line (fix.serial-console).",
                     offers={"fix.serial-console": [bf.config_path or ""]})
+
+
+INIT_NAMES = {"s6": "s6", "nixos": "NixOS's systemd (its /etc is generated from the system's configuration)",
+              "dinit": "dinit", "shepherd": "GNU Shepherd", "runit": "runit", "busybox": "busybox init",
+              "upstart": "upstart", "sysvinit": "sysvinit"}
+
+
+@check("boot.init", "The init system will start the parser", "boot", "blocker", needs_guest=True,
+       reads=("/etc", "/sbin/init", "/usr/sbin/init"))
+def init_system(c: Check, ctx: Context) -> CheckResult:
+    """The parser applies os.conf (network, password, host name) at first boot only if the image's init system
+    starts it: an init the workbench cannot register it with is a blocker, named, never an LSB script nothing runs."""
+    from workbench.image.osinfo import init_program
+    from workbench.inits import STYLES, init_style
+
+    init = ctx.os.init if ctx.os is not None else None
+    style = init_style(init, ctx.tree)
+    program = init_program(ctx.tree)
+    evidence = [f"init system: {init or 'not recognised'}" + (f" (/sbin/init -> {printable(program)})"
+                                                               if program else "")]
+    if style not in STYLES:
+        name = INIT_NAMES.get(init or "", init) or (f"{printable(program)}" if program else "not one the workbench "
+                                                                                              "recognises")
+        return c.result("fail", f"The image's init system is {name}: the workbench cannot register the os-conf parser "
+                                "with it, so nothing would apply the platform's os.conf at first boot (no network "
+                                "configuration, password or host name from the console).", evidence,
+                        "Use an image whose init system is systemd, sysvinit, OpenRC, runit or busybox init (with "
+                        "a Buildroot-style rcS), or start /etc/init.d/os-conf with the argument start early in "
+                        "the boot, before the network comes up, by the image's own means.")
+    writes = STYLES[style].register(ctx.tree)
+    evidence += [f"{w.path}: {w.reason}" for w in writes]
+    return c.result("pass", f"The parser is registered with {style} (init system {init or 'from its directories'}) "
+                            "and runs before the network comes up.", evidence)

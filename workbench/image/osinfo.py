@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 
@@ -108,21 +109,37 @@ def _enabled_units(tree: GuestTree) -> set[str]:
     return names
 
 
-def detect_init(tree: GuestTree) -> str | None:
+# the init system by the name of the program /sbin/init leads to (a link, as every one of them installs it)
+INIT_PROGRAMS = (("systemd", "systemd"), ("openrc", "openrc"), ("runit", "runit"), ("busybox", "busybox"),
+                 ("upstart", "upstart"), ("s6-", "s6"), ("dinit", "dinit"), ("shepherd", "shepherd"))
+
+
+def init_program(tree: GuestTree) -> str | None:
+    """Where /sbin/init (or /usr/sbin/init) leads when it is a link: the program's path, whether or not it was
+    pulled (only its name is read)."""
     for init in ("/sbin/init", "/usr/sbin/init"):
         target = tree.resolve(init)
-        if target and tree.exists(target):
-            if "systemd" in target:
-                return "systemd"
-            if "openrc" in target:
-                return "openrc"
-            if "busybox" in target:
-                return "busybox"
-            if "upstart" in target:
-                return "upstart"
-            break
+        if target and target != tree.resolve(init, follow_last=False):
+            return target
+    return None
+
+
+def detect_init(tree: GuestTree) -> str | None:
+    """The init system: from /sbin/init's link first (Debian's runit-init and busybox images keep the
+    /etc/systemd/system that deb-systemd-helper makes, so a directory alone says nothing), then the init systems'
+    own files. None when nothing says."""
+    distro = parse_env_file(tree.read_text("/etc/os-release", 65536) or "").get("ID", "").lower()
+    if tree.exists("/etc/NIXOS") or distro == "nixos":
+        return "nixos"  # systemd, but its /etc is generated from the system's configuration
+    program = init_program(tree)
+    name = posixpath.basename(program) if program else ""
+    for part, init in INIT_PROGRAMS:
+        if part in name:
+            return init
     if tree.is_dir("/etc/runlevels") or tree.exists("/sbin/openrc"):
         return "openrc"
+    if tree.is_dir("/etc/s6-linux-init") or tree.is_dir("/etc/s6-rc"):
+        return "s6"
     if tree.is_dir("/etc/systemd/system") and (tree.exists("/usr/lib/systemd/systemd")
                                                or tree.exists("/lib/systemd/systemd")):
         return "systemd"

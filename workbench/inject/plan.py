@@ -120,10 +120,11 @@ def build_plan(facts: ImageFacts, report: GuestReport, script: ParserScript, fix
 
     add(file_write(INSTALL_PATH, script.text.encode(), "the os-conf parser", 0o755))
     if script.init in STYLES:
-        for w in STYLES[script.init].register():
+        for w in STYLES[script.init].register(tree):
             add(w)
     else:
-        plan.notes.append("the image's init system is unknown: the parser is installed but nothing starts it")
+        plan.notes.append("the image's init system is not one the workbench can register the parser with (see "
+                          "boot.init): the parser is installed but nothing starts it")
     add(dir_write(FIRST + "/" + CONF_DIR, "where the platform writes os.conf"))
     if osconf_text is not None:
         add(file_write(FIRST + f"/{CONF_DIR}/os.conf", osconf_text.encode(), "os.conf to test with", 0o600))
