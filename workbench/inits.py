@@ -168,9 +168,9 @@ def _rcs(tree: GuestTree) -> list[Change]:
 
 
 def _sysvinit(tree: GuestTree) -> list[Change]:
-    if runs_rcs(tree):
-        return _rcs(tree)
     links = [link_write(f"/etc/rc{n}.d/S05os-conf", "../init.d/os-conf", f"start in runlevel {n}") for n in RC_LEVELS]
+    if runs_rcs(tree):  # the run that applies os.conf is runlevel S's; in 2-5 (the inject contract's links) it
+        return _rcs(tree) + links  # finds no os.conf left and does nothing; startpar's order file does not list them
     return links + _order_file(tree, DEPEND_START, before("sysvinit"),
                                "insserv's order for runlevels 2-5: startpar starts only what it lists")
 

@@ -120,7 +120,7 @@ def test_busybox_rcs_runs_it_before_the_network_script():
 
 def test_sysvinit_debian_registers_in_runlevel_s_and_rhel_in_2_to_5():
     debian = {w.path: w for w in STYLES["sysvinit"].register(tree_of(SYSVINIT))}
-    assert set(debian) == {"/etc/rcS.d/S09os-conf", DEPEND_BOOT}
+    assert set(debian) == {"/etc/rcS.d/S09os-conf", DEPEND_BOOT, *(f"/etc/rc{n}.d/S05os-conf" for n in (2, 3, 4, 5))}
     assert ordering("sysvinit", tree_of(SYSVINIT)).default_start == "S"
     rhel = [w.path for w in STYLES["sysvinit"].register(tree_of(RHEL_SYSV))]
     assert rhel == [f"/etc/rc{n}.d/S05os-conf" for n in (2, 3, 4, 5)]
