@@ -81,7 +81,8 @@ def kernel(initramfs_modules=("virtio_blk", "virtio_pci", "ext4", "nvme"), modul
 def context(cmdline=f"root=UUID={ROOT_UUID} ro console=ttyS0,115200", k=None, files=None, boot_code="grub",
             esp=None, fstab=f"UUID={ROOT_UUID} / ext4 defaults 0 1\n", space=None) -> Context:
     tree = GuestTree.from_dict({"/etc/os-release": "ID=debian\n", "/etc/fstab": fstab,
-                                "/usr/lib/systemd/systemd-udevd": "",
+                                "/usr/lib/systemd/systemd-udevd": "", "/usr/lib/systemd/systemd": "",
+                                "/etc/systemd/system/": "",
                                 "/usr/lib/udev/rules.d/80-net-setup-link.rules": "", **(files or {})})
     bf = BootFacts("grub2", "/boot/grub/grub.cfg", 1, bl.BootEntry("Debian", "/vmlinuz-6.1", ["/initrd.img-6.1"],
                                                                      cmdline), k or kernel(), ["vmlinuz-6.1"])
