@@ -67,6 +67,7 @@ def test_a_gateway_with_more_options_is_not_taken():
     assert "," not in net.options().replace(",host=", "").replace(",dhcpstart=", "").replace(",dns=", "")
 
 
+@pytest.mark.boot  # it starts qemu-system-x86_64 (-machine none) to ask it
 def test_qemu_accepts_the_network_it_is_given():
     """qemu's own checks (host, DHCP start and DNS inside the subnet, all different) pass for what nic_args makes:
     qemu starts, answers its monitor and quits (a refused option ends it at once with the reason)."""

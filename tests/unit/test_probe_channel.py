@@ -7,6 +7,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from workbench.rehearse import vm
 from workbench.rehearse.explain import failure_sentence
 from workbench.rehearse.live import MAX_BYTES, parse_probe
@@ -72,6 +74,7 @@ def test_a_parser_that_never_ran_is_named():
         "/boot/aliyun_custom_image/os.conf).")
 
 
+@pytest.mark.boot  # it starts qemu-system-x86_64 (a guest with no disk image)
 def test_a_guest_stopped_on_an_io_error_is_seen_and_named(tmp_path):
     """A full disk under the overlay stops qemu's guest (werror=enospc) silently: the console just goes quiet. qemu's
     own monitor says so, and the boot is stopped with one sentence instead of waiting for the timeout."""
