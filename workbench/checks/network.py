@@ -8,7 +8,7 @@ import re
 from workbench.checks import Check, CheckResult, Context, check
 from workbench.enablement import enabled_anywhere
 from workbench.image.tree import GuestTree
-from workbench.netnames import PERSISTENT_RULES, predictable_names
+from workbench.netnames import PERSISTENT_RULES, parser_binding, predictable_names
 from workbench.flavors import FLAVORS
 from workbench.parsers import choose_flavor
 from workbench.text import printable
@@ -32,29 +32,50 @@ def stale_bindings(tree: GuestTree) -> list[str]:
     return out
 
 
+def chosen_flavor(ctx: Context) -> str:
+    """The flavour of the parser that will run: the operator's choice, or the one the image's stack needs."""
+    return ctx.flavor or choose_flavor(ctx.os).flavor
+
+
 @check("net.interface-names", "The NIC will be called eth0 on ECS", "network", "high", needs_guest=True,
        reads=("/etc/udev", "/etc/systemd/network"))
 def interface_names(c: Check, ctx: Context) -> CheckResult:
+    """Judged with the parser that will run: a name other than eth0 matters only to a parser that configures eth0 by
+    name; the workbench's parsers bind by MAC or rename the NIC by its MAC first."""
     bf = getattr(ctx.guest, "boot", None)
     cmdline = bf.cmdline if bf is not None else ""
     active, why = predictable_names(ctx.tree, cmdline)
     stale = stale_bindings(ctx.tree)
     if bf is None or bf.default is None:
         why.append("no default boot entry was found: the command line is unknown")
+    binding = parser_binding(chosen_flavor(ctx), ctx.script)
     problems = []
     if active:
         problems.append("udev will name the NIC by its slot (ens5 or similar), not eth0")
     if stale:
         problems.append("a persistent-net rule binds eth0 to another machine's MAC, so ECS's NIC becomes eth1")
+    if problems and binding.any_name:
+        return c.result("pass", "The NIC may not be called eth0 on ECS (" + "; ".join(problems) + "), but the parser "
+                                "that will run does not depend on its name: " + binding.why + ".",
+                        why + stale + [binding.why])
     if problems:
         targets = ([f"cmdline:{bf.config_path}"] if active and bf is not None and bf.config_path else []) + \
                   ([f"delete:{PERSISTENT_RULES}"] if stale else [])
-        return c.result("fail", "The NIC will not be eth0 on ECS: " + "; ".join(problems) + ". A configuration "
-                                "written for eth0 (by the image, or a parser that names interfaces) then configures "
-                                "nothing.", why + stale,
+        if binding.kind == "unknown":
+            return c.result("warn", "The NIC will not be eth0 on ECS: " + "; ".join(problems) + ", and "
+                                    + binding.why + ": if it configures eth0 by name, it configures nothing.",
+                            why + stale + [binding.why], "Make sure the script finds the NIC by the os.conf's MAC, or "
+                            "keep the kernel's names (fix.interface-names).", offers={"fix.interface-names": targets})
+        return c.result("fail", "The NIC will not be eth0 on ECS: " + "; ".join(problems) + ", and "
+                                + binding.why + ": that configuration configures nothing, and the instance does "
+                                "not answer.", why + stale + [binding.why],
                         "Put net.ifnames=0 biosdevname=0 on the kernel command line and remove stale "
-                        "persistent-net rules (fix.interface-names).", offers={"fix.interface-names": targets})
+                        "persistent-net rules (fix.interface-names), or use a parser that binds by MAC.",
+                        offers={"fix.interface-names": targets}, severity="blocker")
     if bf is None or bf.default is None:
+        if binding.any_name:
+            return c.result("pass", "The kernel command line is unknown, but the parser that will run does not "
+                                    "depend on the NIC's name: " + binding.why + ".", why + [binding.why])
         return c.result("warn", "Not fully reviewed: the kernel command line is unknown.", why, incomplete=True)
     return c.result("pass", "The NIC will keep the kernel's name, eth0.", why)
 
