@@ -209,9 +209,11 @@ def test_conflicting_configurers():
              "/usr/bin/cloud-init": "", "/etc/cloud/cloud.cfg": "datasource_list: [AliYun]\n",
              "/etc/systemd/system/multi-user.target.wants/cloud-init.service": "",
              "/etc/systemd/system/multi-user.target.wants/NetworkManager.service": "",
-             "/etc/NetworkManager/NetworkManager.conf": "[ifupdown]\nmanaged=true\n"}
+             "/etc/NetworkManager/NetworkManager.conf": "[ifupdown]\nmanaged=true\n", "/sbin/ifup": ""}
     r = run("net.conflicts", context(files=files))  # NetworkManager enabled: the parser writes its keyfiles
     assert r.status == "fail" and len(r.evidence) == 3, r.evidence
+    assert r.severity == "blocker" and r.offers == {"fix.network-conflicts": [
+        "cloud-init", "ifupdown:/etc/network/interfaces:eth0"]}
     assert "cloud-init is enabled" in r.evidence[0] and "iface eth0 inet dhcp, while the parser writes networkmanager" \
         in r.evidence[1] and "iface ens3 inet dhcp" in r.evidence[2]
     files["/etc/cloud/cloud.cfg.d/99-net.cfg"] = "network: {config: disabled}\n"
