@@ -115,3 +115,20 @@ def test_the_stanza_reader_and_writer_keep_everything_else():
 def test_an_image_without_any_other_configuration_passes(flavor):
     r, _ = _check({}, flavor=flavor)
     assert r.status == "pass" and r.evidence == []
+
+
+def test_the_session_s_checks_judge_with_the_operators_parser():
+    """The check run of a review session gets the parser the operator chose (ReviewOptions: flavour or script)."""
+    from tests.unit import sim_helpers as h
+    from tests.unit.test_session import INIT_FILES, session_on
+
+    names = {"/usr/lib/systemd/systemd-udevd": "", "/usr/lib/udev/rules.d/80-net-setup-link.rules": ""}
+    own = session_on(h.tree_for("ifupdown", {**INIT_FILES["systemd"], **names}))
+    mine = session_on(h.tree_for("ifupdown", {**INIT_FILES["systemd"], **names}),
+                      script="#!/bin/sh\nip addr add 10.0.0.5/24 dev eth0\n")
+    got = {}
+    for name, s in (("own", own), ("mine", mine)):
+        results, _ = s.compute_checks()
+        got[name] = next(r for r in results if r.id == "net.interface-names")
+    assert got["own"].status == "pass" and "renames the NIC" in got["own"].detail, got["own"].detail
+    assert got["mine"].status == "fail" and "the operator's parser script configures eth0" in got["mine"].detail
