@@ -43,6 +43,7 @@ def _rehearse(image, conf: str, tmp_path) -> tuple[int, dict]:
 def _row_passes(code: int, doc: dict) -> None:
     """A row of the matrix: exit 0, the first boot's network is the os.conf's and its files the simulation's, and the
     later boots keep their rules."""
+    print("boots:", ", ".join(f"{b['kind']} {b['boot_seconds']} s" for b in doc.get("boots", [])))  # with -s
     tail = doc["console_tail"][-15:]
     assert doc["simulation_failure"] is None, doc["simulation_failure"]
     assert doc["network_matches"], (doc["network_mismatches"], doc["failure"], tail)
