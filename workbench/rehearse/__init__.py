@@ -51,7 +51,7 @@ from workbench.rehearse.compare import compare, tree_changes
 from workbench.rehearse.explain import failure_sentence
 from workbench.rehearse.live import compare_network, network_rows, parse_probe
 from workbench.rehearse.probe import install_probe
-from workbench.rehearse.reboots import KINDS as LATER, later_boots
+from workbench.rehearse.reboots import KINDS as LATER, later_boots, why_not
 from workbench.rehearse.result import SCHEMA, STOPPED, BootRecord, RehearsalError, RehearsalResult
 from workbench.rehearse.vm import make_overlay, nbd_export, network_notes, stop_if
 from workbench.rehearse.vm import boot as vm_boot
@@ -272,6 +272,7 @@ def rehearse(image: str, req: RehearsalRequest, hooks: RehearsalHooks | None = N
             elif req.later:
                 result.boots += later_boots(machine, req.later, values, result.live, after,
                                             lambda: stop_if(hooks.cancel))
+                result.notes += [why_not(b) for b in result.boots[1:] if not b.ok]
     return result
 
 

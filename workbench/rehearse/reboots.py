@@ -148,6 +148,15 @@ def later_boot(machine: Machine, number: int, kind: str, values: dict, first: Li
                       failure or sim_failure), after
 
 
+def why_not(record: BootRecord) -> str:
+    """One note for a later boot that did not keep to its rules (the text output lists the notes)."""
+    why = record.problems + record.network_mismatches + record.mismatches + ([record.failure] if record.failure else [])
+    why += ([] if record.booted else ["qemu could not boot the image"]) + \
+        ([] if record.parser_finished else ["the parser did not say it was done"]) + \
+        ([] if record.os_conf_removed else ["os.conf was not removed"])
+    return f"boot {record.number} ({record.kind}): " + "; ".join(why)
+
+
 def later_boots(machine: Machine, kinds: tuple[str, ...], values: dict, first: LiveNetwork | None,
                 after: GuestTree, stop=lambda: None) -> list[BootRecord]:
     """The later boots asked for, in order, each from the files the one before left; stop() is called before each
