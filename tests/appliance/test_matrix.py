@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from tests.fixtures import matrix
-from tests.unit.sim_helpers import VPC
+from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.rehearse.reboots import BOOKKEEPING, CHANGE_HOSTNAME, IDENTITY
 
 pytestmark = [pytest.mark.appliance, pytest.mark.boot]
@@ -84,6 +84,20 @@ def test_netplan_with_its_own_dhcp_converges_on_a_network_like_ecs(matrix_image,
                                    "addresses": ["10.171.254.123/24"]}]
     # the default route came from the image's own DHCP stanza, answered as ECS would
     assert any(r.startswith("default via 10.171.254.1 dev eth0 proto dhcp") for r in live["routes"]), live["routes"]
+
+
+def test_netplan_classic_with_the_fix_gets_the_os_conf_s_routes(matrix_image, tmp_path):
+    """The same image on a classic network: its DHCP stanza wins over the parser's (FINDINGS: the os.conf's eth0
+    routes missing, a DHCP default route on both NICs). The review says so (a blocker) and offers
+    fix.network-conflicts, which moves the stanza aside: injected with it, the instance gets the os.conf's network."""
+    image = matrix_image("netplan")
+    fixed = tmp_path / "fixed.qcow2"
+    injected = subprocess.run([sys.executable, "-m", "workbench", "inject", str(image), "--output", str(fixed),
+                               "--fix", "fix.network-conflicts", "--format", "json"], capture_output=True, text=True,
+                              timeout=900)
+    assert injected.returncode == 0, injected.stderr[-2000:]
+    assert "/etc/netplan/50-dhcp.yaml.workbench-off" in injected.stdout
+    _row_passes(*_rehearse(fixed, CLASSIC, tmp_path))
 
 
 def test_a_forged_probe_report_on_the_console_does_not_fool_the_rehearsal(matrix_image, tmp_path):
