@@ -132,3 +132,18 @@ def test_the_session_s_checks_judge_with_the_operators_parser():
         got[name] = next(r for r in results if r.id == "net.interface-names")
     assert got["own"].status == "pass" and "renames the NIC" in got["own"].detail, got["own"].detail
     assert got["mine"].status == "fail" and "the operator's parser script configures eth0" in got["mine"].detail
+
+
+def test_a_unit_masked_by_the_distribution_is_no_error():
+    """Debian 12 ships masks (/lib/systemd/system/hwclock.service -> /dev/null): following one must end at /dev/null,
+    not ask the tree for /dev/null (never pulled), which made net.conflicts, service.risky and guest.agents error on
+    every real Debian 12 image."""
+    from workbench.image.tree import GuestTree
+
+    ctx = context(files={"/lib/systemd/system/hwclock.service": "", NETWORKD: ""})
+    tree = GuestTree.from_dict({**{n.path: (ctx.tree.read_text(n.path) or "") for n in ctx.tree.walk("/")
+                                   if n.kind == "file"}}, {"/lib/systemd/system/hwclock.service": "/dev/null"})
+    tree.scoped, tree.pulled = True, ["/etc", "/lib", "/usr", "/sbin"]  # as a review pulls: /dev never
+    ctx.guest.tree = tree
+    for cid in ("net.conflicts", "service.risky", "guest.agents"):
+        assert run(cid, ctx).status != "error", run(cid, ctx).detail
