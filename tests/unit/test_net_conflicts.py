@@ -137,7 +137,7 @@ def test_the_session_s_checks_judge_with_the_operators_parser():
 def test_a_unit_masked_by_the_distribution_is_no_error():
     """Debian 12 ships masks (/lib/systemd/system/hwclock.service -> /dev/null): following one must end at /dev/null,
     not ask the tree for /dev/null (never pulled), which made net.conflicts, service.risky and guest.agents error on
-    every real Debian 12 image."""
+    the matrix's Debian 12 images."""
     from workbench.image.tree import GuestTree
 
     ctx = context(files={"/lib/systemd/system/hwclock.service": "", NETWORKD: ""})
