@@ -11,6 +11,7 @@ Each row boots three times under TCG: expect 4-6 minutes per row on this machine
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -53,10 +54,10 @@ def _row_passes(code: int, doc: dict) -> None:
     _boots_hold(doc)
 
 
-def _boots_hold(doc: dict) -> None:
+def _boots_hold(doc: dict, first_files_match: bool = True) -> None:
     first, reboot, change = doc["boots"]
     assert (first["kind"], reboot["kind"], change["kind"]) == ("first", "reboot", "change")
-    for b in doc["boots"]:
+    for b in doc["boots"] if first_files_match else (reboot, change):
         assert b["ok"] and b["parser_finished"] and b["os_conf_removed"], b
     # a reboot without os.conf: nothing re-applied, the same network
     assert all(p.startswith(BOOKKEEPING) for p in reboot["changed"]), reboot["changed"]
@@ -146,7 +147,10 @@ def test_networkmanager_row(matrix_image, tmp_path):
 def test_cloud_init_row_is_flagged_and_the_fix_lets_the_parser_win(matrix_image, tmp_path):
     """systemd + cloud-init with its network configuration on (ifupdown renderer): the review says the os.conf's
     configuration would lose (a blocker the verdict counts) and offers fix.network-conflicts; injected with it, the
-    image boots to the os.conf's network three times over."""
+    image boots to the os.conf's network three times over. cloud-init's other first-boot modules still run
+    (users-groups adds Debian's default user, ssh deletes the host keys and makes them again, DSA included): they
+    change files the rehearsal compares, which no simulation of the parser predicts, so the rehearsal names exactly
+    those and exits 1 (measured: boots of 106, 88 and 82 s, 384 s with the check and the inject)."""
     image = matrix_image("cloud-init")
     checked = subprocess.run([sys.executable, "-m", "workbench", "check", str(image), "--format", "json"],
                              capture_output=True, text=True, timeout=900)
@@ -159,7 +163,14 @@ def test_cloud_init_row_is_flagged_and_the_fix_lets_the_parser_win(matrix_image,
     injected = subprocess.run([sys.executable, "-m", "workbench", "inject", str(image), "--output", str(fixed),
                                "--fix", "fix.network-conflicts"], capture_output=True, text=True, timeout=900)
     assert injected.returncode == 0, injected.stderr[-2000:]
-    _row_passes(*_rehearse(fixed, VPC, tmp_path))
+    code, doc = _rehearse(fixed, VPC, tmp_path)
+    assert doc["simulation_failure"] is None and doc["network_matches"], (doc["network_mismatches"], doc["failure"])
+    cloud_init_s = re.compile(r"/etc/shadow: account debian differs$|/etc/shadow-: |/etc/ssh/ssh_host_")
+    assert "/etc/shadow: account debian differs" in doc["mismatches"]
+    assert all(cloud_init_s.match(m) for m in doc["mismatches"]), doc["mismatches"]
+    assert code == 1
+    _boots_hold(doc, first_files_match=False)
+    assert doc["boots"][0]["network_matches"] and doc["boots"][0]["rules_hold"]
 
 
 def test_uefi_row(matrix_image, tmp_path):
