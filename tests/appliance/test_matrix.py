@@ -125,19 +125,20 @@ def test_a_forged_probe_report_on_the_console_does_not_fool_the_rehearsal(matrix
 
 def test_ifupdown_row(matrix_image, tmp_path):
     """systemd + ifupdown with the DHCP stanza for ens5 such an image ships: the parser renames the NIC to eth0 and
-    comments the stanza out."""
+    comments the stanza out. Measured: boots of 89, 78 and 92 s, 331 s in all."""
     _row_passes(*_rehearse(matrix_image("ifupdown"), VPC, tmp_path))
 
 
 def test_networkd_row(matrix_image, tmp_path):
     """systemd-networkd with its own DHCP .network for en*, which sorts after the parser's 10-os-conf-eth0.network:
-    the parser's wins (net.conflicts says so and passes). Measured here: boots of 78, 69 and 85 s, 288 s in all."""
+    the parser's wins (net.conflicts says so and passes). Measured: boots of 78, 69 and 85 s, 288 s in all (297 s
+    under pytest)."""
     _row_passes(*_rehearse(matrix_image("networkd"), VPC, tmp_path))
 
 
 def test_networkmanager_row(matrix_image, tmp_path):
     """NetworkManager rewrites /etc/resolv.conf at run time with its own header: compared as the resolver reads it,
-    it is the simulation's."""
+    it is the simulation's. Measured: 296 s in all (three boots)."""
     code, doc = _rehearse(matrix_image("networkmanager"), VPC, tmp_path)
     _row_passes(code, doc)
     resolv = next(c for c in doc["real"]["changes"] if c["path"] == "/etc/resolv.conf")
