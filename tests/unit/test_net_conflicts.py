@@ -62,8 +62,14 @@ def test_netplan_s_dhcp_for_en_star_wins_and_the_fix_moves_it_aside():
     assert r.offers == {"fix.network-conflicts": ["netplan:/etc/netplan/50-dhcp.yaml"]}
     fix = next(f for f in build_fixes([r], ctx.tree) if f.id == "fix.network-conflicts")
     changes, _ = combine([fix], ctx.tree)
-    assert {(c.path, c.action) for c in changes} == {("/etc/netplan/50-dhcp.yaml", "delete"),
+    assert {(c.path, c.action) for c in changes} == {("/etc/netplan/50-dhcp.yaml", "modify"),
                                                      ("/etc/netplan/50-dhcp.yaml" + ASIDE, "create")}
+    # a netplan file stays (with no definition), so the image is still netplan's (the real boot of the classic row
+    # showed that, with the only file gone, the next detection picked ifupdown, which this image does not run)
+    stub = next(c.after for c in changes if c.path == "/etc/netplan/50-dhcp.yaml")
+    assert stub.endswith("network:\n  version: 2\n") and netplan_definitions(stub) == []
+    r, _ = _check({"/etc/netplan/50-dhcp.yaml": stub, NETWORKD: "", "/usr/sbin/netplan": ""})
+    assert r.status == "pass"
     # the same definition as the parser's (eth0) is merged, and the parser's file, read last, turns DHCP off
     r, _ = _check({"/etc/netplan/50-cloud-init.yaml": "network:\n  version: 2\n  ethernets:\n    eth0:\n"
                                                       "      dhcp4: true\n", "/usr/sbin/netplan": ""})

@@ -23,6 +23,9 @@ def interface_names(fix: Fix, view: View) -> None:
 
 CLOUD_INIT_OFF = "/etc/cloud/cloud.cfg.d/99-workbench-network.cfg"
 ASIDE = ".workbench-off"  # a file moved aside: networkd reads only *.network, netplan only *.yaml
+# what stays of a netplan file moved aside: no definition, but a netplan file (detection still finds the stack)
+NETPLAN_STUB = ("# workbench (fix.network-conflicts): this file's definitions are in {aside}; the first-boot parser\n"
+                "# writes the NIC's configuration in 90-os-conf.yaml\nnetwork:\n  version: 2\n")
 
 
 def comment_out_stanza(text: str, iface: str) -> str:
@@ -59,7 +62,10 @@ def network_conflicts(fix: Fix, view: View) -> None:
             text = view.read_raw(rest)
             if node is None or node.kind != "file" or text is None:
                 continue
-            fix.changes.append(Change(rest, "delete", text, None))
+            if kind == "netplan":  # an empty netplan file stays, so the image is still known as netplan's
+                fix.changes.append(Change(rest, "modify", text, NETPLAN_STUB.format(aside=rest + ASIDE)))
+            else:
+                fix.changes.append(Change(rest, "delete", text, None))
             fix.changes.append(Change(rest + ASIDE, "create", None, text, mode=node.mode & 0o777))
             fix.notes.append(f"{rest} moved aside to {rest + ASIDE} ({kind} no longer reads it)")
         elif kind == "cloud-init":
