@@ -90,6 +90,8 @@ class Units:
             if target is None:
                 break
             at = posixpath.normpath(posixpath.join(posixpath.dirname(at), target))
+            if at == "/dev/null":  # a mask (Debian ships some in /lib/systemd/system): the chain ends, no alias
+                break
             names.add(posixpath.basename(at))
         return names
 

@@ -1,16 +1,20 @@
 """What the image will call its NICs on ECS: the kernel's names (eth0, eth1) or udev's predictable ones.
 
 Shared by the interface-name check, the simulation (whose sandbox gets NICs by those names) and the rehearsal
-(which compares against a simulation made with the names its own guest will use).
+(which compares against a simulation made with the names its own guest will use); parser_binding says whether the
+name matters at all to the parser that will run (it does not where the parser binds by MAC or renames by MAC).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from workbench.flavors import flavor as flavor_record
 from workbench.image.bootloader import has_word
 from workbench.image.tree import GuestTree
 from workbench.osconf import MAC
+from workbench.paths import assets_dir
 
 PERSISTENT_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
 NAMING = ("/usr/lib/udev/rules.d/80-net-setup-link.rules", "/lib/udev/rules.d/80-net-setup-link.rules",
@@ -58,3 +62,57 @@ def os_conf_macs(values: dict) -> list[str]:
         mac = str(values.get(f"{iface}_mac_addr") or "")
         macs.append(mac.lower() if MAC.match(mac) and not int(mac[:2], 16) & 1 else f"52:54:00:12:34:{56 + n:02x}")
     return macs
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How the parser that will run finds ECS's NIC."""
+    kind: str  # mac: by its MAC | rename: renamed by its MAC to its os.conf name, kept so | name: by name | unknown
+    why: str
+
+    @property
+    def any_name(self) -> bool:
+        """The NIC is configured whatever udev or the kernel calls it."""
+        return self.kind in ("mac", "rename")
+
+
+# signs that a script finds the NIC by its MAC (reads the os.conf's ethN_mac_addr, matches or renames by address)
+MAC_SIGNS = re.compile(r"_mac_addr|macaddress|MACAddress=|HWADDR|mac-address|ATTR\{address\}|/sys/class/net/\S*/address"
+                       r"|set-name|ip link set \S+ name ", re.I)
+BY_NAME = re.compile(r"\beth[01]\b")
+
+
+def _persist(flavor: str) -> str:
+    """The flavour's NET_PERSIST (assets/parsers/net-NAME.sh): what keeps a renamed NIC's name at later boots."""
+    text = (assets_dir() / "parsers" / f"net-{flavor}.sh").read_text()
+    m = re.search(r"^NET_PERSIST=(\w+)", text, re.M)
+    return m.group(1) if m else "none"
+
+
+def parser_binding(flavor: str, script: str | None = None) -> Binding:
+    """How the parser finds the NIC: the operator's own script (script) as its text shows, else the flavour's as its
+    record (bind) and its script (NET_PERSIST) say."""
+    if script is not None:
+        named = sorted(set(BY_NAME.findall(script)))
+        sign = MAC_SIGNS.search(script)
+        if sign:
+            return Binding("mac", f"the operator's parser script finds the NIC by its MAC (it uses "
+                                  f"{sign.group(0).strip()!r})")
+        if named:
+            return Binding("name", f"the operator's parser script configures {', '.join(named)} by name and never "
+                                   "looks at the NIC's MAC")
+        return Binding("unknown", "the operator's parser script names no NIC and no MAC: how it finds the NIC is "
+                                  "not known")
+    record = flavor_record(flavor)
+    if record.bind == "mac":
+        return Binding("mac", f"the {flavor} parser binds its configuration to the os.conf's MAC, whatever the NIC "
+                              "is called")
+    persist = _persist(flavor)
+    if persist == "udev":
+        return Binding("rename", f"the {flavor} parser renames the NIC with the os.conf's MAC to its os.conf name "
+                                 "(eth0) before configuring it, and its udev rule (70-os-conf-net.rules) keeps that "
+                                 "name at every boot")
+    if persist == "netplan":
+        return Binding("rename", f"the {flavor} parser matches the NIC by the os.conf's MAC and names it eth0 "
+                                 "(netplan's set-name), at this boot and every later one")
+    return Binding("name", f"the {flavor} parser configures the NIC by its os.conf name and keeps no name for it")

@@ -166,7 +166,9 @@ class ReviewSession(LaterSteps):
                    ) -> tuple[list[CheckResult], list[Fix]]:
         """Every check, then the fixes the failing ones offer: the one check run of a review."""
         r = self.review
-        results = run_checks(r.context(self.options.advisories, progress, cancel))
+        ctx = r.context(self.options.advisories, progress, cancel)
+        ctx.flavor, ctx.script = self.options.flavor, self.options.script  # the parser that will run
+        results = run_checks(ctx)
         return results, build_fixes(results, r.guest.tree if r.guest else None)
 
     def take_checks(self, results: list[CheckResult], fixes: list[Fix]) -> None:

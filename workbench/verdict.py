@@ -3,7 +3,8 @@
 Outcomes, most serious first:
 - will be rejected: an import limit failed (the platform refuses the image);
 - not ready: a check failed that the import rules forbid (default or empty passwords, baked-in SSH keys and
-  logins, remotely exploitable vulnerabilities) or a boot-readiness blocker (it would not start on ECS);
+  logins, remotely exploitable vulnerabilities) or a boot-readiness blocker (it would not start on ECS, or not
+  answer with the os.conf's network);
 - not fully reviewed: a check was skipped, could not finish, or could not read all it needs (a fail-closed
   warning): it decided nothing about that part, so nothing is claimed;
 - ready with warnings: only warnings, or failures the rules do not forbid;
@@ -33,6 +34,9 @@ FORBIDDEN = {
     "ssh": ("the import rules forbid default SSH key pairs and logins", ("high", "blocker")),
     "vulns": ("the import rules forbid remotely exploitable vulnerabilities", ("high", "blocker")),
     "boot": ("it would not start on ECS", ("high", "blocker")),
+    # a network finding is a blocker only where the rules say the os.conf's address would be lost (net.conflicts) or
+    # the NIC would stay unconfigured (net.interface-names); its other failures are warnings
+    "network": ("it would not answer on ECS with the os.conf's network", ("blocker",)),
 }
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.unit.security_trees import FACTS
+from workbench.verdict import verdict_of
 from workbench.checks import REGISTRY, Context, all_checks, run_check
 from workbench.fixes import build_fixes
 from workbench.image import bootloader as bl
@@ -160,14 +161,48 @@ def test_uefi_only_without_the_fallback_loader_fails():
     assert run("boot.mode", context(boot_code=None)).status == "fail"  # neither: unknown
 
 
-def test_predictable_names_and_stale_rules():
+def test_predictable_names_and_stale_rules_with_the_workbench_parsers():
+    """Judged with the parser that will run: Debian's ifupdown parser renames the NIC by its MAC (and keeps the name
+    with its udev rule), networkd's binds by MAC, so ens5 or a stale rule leaves no NIC unconfigured (issue 24: a
+    false alarm on every image whose live network came up on ens5 as the os.conf says)."""
     r = run("net.interface-names", context())
-    assert r.status == "fail" and "ens5" in r.detail
-    assert r.offers == {"fix.interface-names": ["cmdline:/boot/grub/grub.cfg"]}
+    assert r.status == "pass" and "ens5" in r.detail and "renames the NIC with the os.conf's MAC" in r.detail
+    assert r.offers == {}
     rules = {"/etc/udev/rules.d/70-persistent-net.rules":
              'SUBSYSTEM=="net", ATTR{address}=="52:54:00:aa:bb:cc", NAME="eth0"\n'}
     r = run("net.interface-names", context(cmdline="root=/dev/vda1 net.ifnames=0", files=rules))
-    assert r.status == "fail" and "52:54:00:aa:bb:cc" in r.evidence[-1]
+    assert r.status == "pass" and any("52:54:00:aa:bb:cc" in e for e in r.evidence)
+    ctx = context()
+    ctx.flavor = "networkd"
+    r = run("net.interface-names", ctx)
+    assert r.status == "pass" and "binds its configuration to the os.conf's MAC" in r.detail
+
+
+def test_a_parser_that_configures_eth0_by_name_fails_on_predictable_names():
+    ctx = context()
+    ctx.script = "#!/bin/sh\nip addr add 10.0.0.5/24 dev eth0\nip link set eth0 up\n"
+    r = run("net.interface-names", ctx)
+    assert r.status == "fail" and r.severity == "blocker" and "ens5" in r.detail
+    assert "the operator's parser script configures eth0 by name" in r.detail
+    assert r.offers == {"fix.interface-names": ["cmdline:/boot/grub/grub.cfg"]}
+    assert verdict_of([r]).outcome == "not ready"  # the instance would not answer
+    # the same script where the kernel's names stay: it works
+    ctx = context(cmdline="root=/dev/vda1 net.ifnames=0")
+    ctx.script = "#!/bin/sh\nip addr add 10.0.0.5/24 dev eth0\n"
+    assert run("net.interface-names", ctx).status == "pass"
+    # a script that reads the os.conf's MACs, and one whose way cannot be told
+    ctx = context()
+    ctx.script = '#!/bin/sh\nfor d in /sys/class/net/*; do [ "$(cat $d/address)" = "$eth0_mac_addr" ] && x; done\n'
+    assert run("net.interface-names", ctx).status == "pass"
+    ctx.script = "#!/bin/sh\nexec /usr/local/sbin/configure-network\n"
+    r = run("net.interface-names", ctx)
+    assert r.status == "warn" and "names no NIC and no MAC" in r.detail and "fix.interface-names" in r.offers
+
+
+def test_a_flavour_that_binds_by_name_and_keeps_no_name_fails(monkeypatch):
+    monkeypatch.setattr("workbench.netnames._persist", lambda flavor: "none")
+    r = run("net.interface-names", context())
+    assert r.status == "fail" and "configures the NIC by its os.conf name and keeps no name for it" in r.detail
 
 
 def test_conflicting_configurers():
@@ -175,9 +210,11 @@ def test_conflicting_configurers():
              "/usr/bin/cloud-init": "", "/etc/cloud/cloud.cfg": "datasource_list: [AliYun]\n",
              "/etc/systemd/system/multi-user.target.wants/cloud-init.service": "",
              "/etc/systemd/system/multi-user.target.wants/NetworkManager.service": "",
-             "/etc/NetworkManager/NetworkManager.conf": "[ifupdown]\nmanaged=true\n"}
+             "/etc/NetworkManager/NetworkManager.conf": "[ifupdown]\nmanaged=true\n", "/sbin/ifup": ""}
     r = run("net.conflicts", context(files=files))  # NetworkManager enabled: the parser writes its keyfiles
     assert r.status == "fail" and len(r.evidence) == 3, r.evidence
+    assert r.severity == "blocker" and r.offers == {"fix.network-conflicts": [
+        "cloud-init", "ifupdown:/etc/network/interfaces:eth0"]}
     assert "cloud-init is enabled" in r.evidence[0] and "iface eth0 inet dhcp, while the parser writes networkmanager" \
         in r.evidence[1] and "iface ens3 inet dhcp" in r.evidence[2]
     files["/etc/cloud/cloud.cfg.d/99-net.cfg"] = "network: {config: disabled}\n"

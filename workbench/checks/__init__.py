@@ -77,6 +77,10 @@ class Context:
     """Told how a long check is getting on (the password scan's ScanProgress)."""
     cancel: threading.Event | None = None
     """Set to stop a long check early (it then says it did not finish)."""
+    flavor: str | None = None
+    """The parser flavour the operator chose (None: the one the image's network stack needs)."""
+    script: str | None = None
+    """The operator's own parser script, instead of the workbench's: checks judge with the parser that will run."""
 
     @property
     def tree(self):

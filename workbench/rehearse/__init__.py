@@ -17,11 +17,18 @@ One appliance does it all: qemu-nbd serves the overlay on a private socket to th
 parser, then waits with nothing mounted) and to the booted guest; afterwards the appliance drops its caches and
 reads the disk back, so a rehearsal costs one appliance launch, not two.
 
-boot.py chooses how to boot, vm.py runs the machines, compare.py compares the files, live.py the network.
+The guest is then booted again from the same overlay, as an instance is restarted (reboots.py): once with no
+os.conf (nothing may be re-applied, the network must stay), once with an os.conf that names only a new password
+and host name (only those may change); each boot is reported (`boots`). A simulation that did not run to its
+end predicts nothing: the rehearsal then fails and says why, it never compares the boot with an empty set.
+
+boot.py chooses how to boot, vm.py runs the machines, compare.py compares the files, live.py the network,
+reboots.py the later boots.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -44,10 +51,12 @@ from workbench.rehearse.compare import compare, tree_changes
 from workbench.rehearse.explain import failure_sentence
 from workbench.rehearse.live import compare_network, network_rows, parse_probe
 from workbench.rehearse.probe import install_probe
-from workbench.rehearse.result import SCHEMA, STOPPED, RehearsalError, RehearsalResult
+from workbench.rehearse.reboots import KINDS as LATER, later_boots, why_not
+from workbench.rehearse.result import SCHEMA, STOPPED, BootRecord, RehearsalError, RehearsalResult
 from workbench.rehearse.vm import make_overlay, nbd_export, network_notes, stop_if
 from workbench.rehearse.vm import boot as vm_boot
-from workbench.simulate import ChangeSet, simulate
+from workbench.simulate import ChangeSet, SimulationError, simulate
+from workbench.text import printable
 
 PULLS = [("/etc", []), ("/var/lib/os-conf", [])]
 
@@ -63,6 +72,9 @@ class RehearsalRequest:
     firmware: str = "auto"  # bios | uefi | auto (from the image's boot mode)
     timeout: float = 600
     allow_backing: bool = False
+    # the later boots from the same overlay (reboots.py): "reboot" (no os.conf), "change" (an os.conf with only a
+    # password and a host name); () boots once, for a rehearsal in half the time
+    later: tuple[str, ...] = ("reboot", "change")
 
 
 @dataclass
@@ -164,12 +176,81 @@ def _read_back(s: GuestSession, ov: ImageFacts, report, notes: list[str]) -> tup
     return after, removed
 
 
+class _Machine:
+    """The rehearsal's guest between boots (reboots.Machine): booted from the NBD-served overlay while the appliance
+    waits with nothing mounted; read back, or given an os.conf, by the appliance afterwards."""
+
+    def __init__(self, s: GuestSession, ov: ImageFacts, report, prep: _Prepared, req: RehearsalRequest,
+                 hooks: RehearsalHooks, tmp: str, sock: str, values: dict):
+        self.s, self.ov, self.report, self.prep, self.req, self.hooks = s, ov, report, prep, req, hooks
+        self.tmp, self.sock, self.values, self.probe = tmp, sock, values, prep.probe
+        self.firmware = firmware_args(prep.firmware, tmp)  # one NVRAM for every boot, as one instance has
+
+    def boot(self, number: int):
+        self.s.unmount_all()
+        self.s.sync()
+        stop_if(self.hooks.cancel)
+        self.hooks.progress(Progress("Booting the image" if number == 1 else f"Booting the image again (boot "
+                                                                              f"{number})", None))
+        where = self.tmp if number == 1 else os.path.join(self.tmp, f"b{number}")  # its own sockets
+        os.makedirs(where, exist_ok=True)
+        if number > 1:
+            self.hooks.console(f"(workbench: boot {number} of the same overlay)")
+        return vm_boot(where, f"file=nbd+unix:///?socket={self.sock},format=raw,cache=unsafe", self.s.accel,
+                       self.prep.direct, self.values, self.req.timeout, self.hooks.console, cancel=self.hooks.cancel,
+                       disk=self.req.disk, firmware=self.firmware, probe=self.probe)
+
+    def read_back(self) -> tuple[GuestTree, bool]:
+        self.hooks.progress(Progress("Reading back what the boot changed", None))
+        return _read_back(self.s, self.ov, self.report, self.prep.notes)
+
+    def place(self, osconf_text: str) -> None:
+        """The os.conf on the first partition, as the platform writes it (mounted by itself, read-write)."""
+        self.s.unmount_all()
+        self.s.mount(self.ov.first_partition.device, "/")
+        self.s.mkdir_p("/aliyun_custom_image")
+        self.s.write_file("/aliyun_custom_image/os.conf", osconf_text.encode())
+        self.s.unmount_all()
+        self.s.sync()
+
+    def simulate(self, tree: GuestTree, osconf_text: str | None) -> tuple[ChangeSet, str | None]:
+        self.hooks.progress(Progress("Simulating the same parser", None))
+        return _simulate(tree, osconf_text, self.prep)
+
+    def explain(self, outcome) -> str | None:
+        return failure_sentence(outcome.lines, outcome.stage, outcome.booted, outcome.finished,
+                                outcome.timed_out or outcome.fatal is not None, self.prep.boot_facts, self.req.disk,
+                                self.prep.cmdline)
+
+    def conf_path(self) -> str:
+        return self.prep.plan.display_path(FIRST + "/aliyun_custom_image/os.conf")
+
+
+def _simulate(tree: GuestTree, osconf_text: str | None, prep: _Prepared) -> tuple[ChangeSet, str | None]:
+    """The simulation of the same parser on the same files, with the NIC names this guest will use; and why it is
+    no prediction when it did not run to its end (then nothing may be compared with it)."""
+    try:
+        sim = simulate(tree, osconf_text, prep.script, prep.plan.first_mountpoint,
+                       nic_names=expected_names(tree, prep.cmdline or ""))
+    except SimulationError as e:
+        return ChangeSet(prep.plan.flavor, None, log=str(e)), f"the simulation could not run: {e}"
+    if sim.exit_code == 0:
+        return sim, None
+    last = next((ln.strip() for ln in reversed(sim.log.splitlines()) if ln.strip()), "it printed nothing")
+    how = "was stopped or not trusted" if sim.exit_code is None else f"exited with {sim.exit_code}"
+    return sim, f"the simulation of the same parser {how}: {printable(last, 300)}"
+
+
 def rehearse(image: str, req: RehearsalRequest, hooks: RehearsalHooks | None = None) -> RehearsalResult:
     """Boot a throwaway overlay of IMAGE with the parser and the os.conf, as ECS would boot it; compare what the
-    parser changed with the simulation, and the live network with the os.conf."""
+    parser changed with the simulation, and the live network with the os.conf; then boot it again as req.later
+    asks (reboots.py)."""
     hooks = hooks or RehearsalHooks()
     facts = preflight(image, req.allow_backing)
     _refuse_early(req, facts)
+    for kind in req.later:
+        if kind not in LATER:
+            raise RehearsalError(f"unknown later boot {kind!r}: use {', '.join(LATER)}")
     values, _ = parse_text(req.osconf_text)
     with tempfile.TemporaryDirectory(prefix="wb-rehearse-") as tmp:
         overlay = make_overlay(facts, tmp)
@@ -180,27 +261,25 @@ def rehearse(image: str, req: RehearsalRequest, hooks: RehearsalHooks | None = N
         with nbd_export(tmp, overlay) as sock, GuestSession(ov, hooks.progress, hooks.notify, writable_path=overlay,
                                                                nbd_socket=sock) as s:
             prep, report = _prepare(s, ov, facts, req, hooks, tmp)
+            machine = _Machine(s, ov, report, prep, req, hooks, tmp, sock, values)
             s.unmount_all()
-            s.sync()
-            # the simulation of the same parser on the same files, with the NIC names this guest will use
-            hooks.progress(Progress("Simulating the same parser", None))
-            sim = simulate(prep.before, req.osconf_text, prep.script, prep.plan.first_mountpoint,
-                           nic_names=expected_names(prep.before, prep.cmdline or ""))
-            # the boot, on the same disk; the appliance has nothing mounted meanwhile
-            hooks.progress(Progress("Booting the image", None))
-            stop_if(hooks.cancel)
-            outcome = vm_boot(tmp, f"file=nbd+unix:///?socket={sock},format=raw,cache=unsafe", s.accel, prep.direct,
-                              values, req.timeout, hooks.console, cancel=hooks.cancel, disk=req.disk,
-                              firmware=firmware_args(prep.firmware, tmp), probe=prep.probe)
-            hooks.progress(Progress("Reading back what the boot changed", None))
-            after, removed = _read_back(s, ov, report, prep.notes)
-            accel = s.accel
-    return _result(req, values, prep, sim, outcome, after, removed, accel)
+            sim, sim_failure = machine.simulate(prep.before, req.osconf_text)
+            outcome = machine.boot(1)
+            after, removed = machine.read_back()
+            result = _result(req, values, prep, sim, outcome, after, removed, s.accel, sim_failure)
+            if req.later and not (result.booted and result.parser_finished):
+                result.notes.append("the guest was not booted again: its first boot did not get through")
+            elif req.later:
+                result.boots += later_boots(machine, req.later, values, result.live, after,
+                                            lambda: stop_if(hooks.cancel))
+                result.notes += [why_not(b) for b in result.boots[1:] if not b.ok]
+    return result
 
 
 def _result(req: RehearsalRequest, values: dict, prep: _Prepared, sim: ChangeSet, outcome, after: GuestTree,
-            removed: bool, accel: str) -> RehearsalResult:
-    """What the boot did, beside what the simulation said and what the os.conf asked for."""
+            removed: bool, accel: str, sim_failure: str | None = None) -> RehearsalResult:
+    """What the boot did, beside what the simulation said and what the os.conf asked for. A simulation that did not
+    run to its end (sim_failure) predicts nothing: the files are not compared, and the rehearsal fails."""
     try:
         password = decode_password(values["password"]) if values.get("password") else None
     except ValueError:
@@ -213,7 +292,11 @@ def _result(req: RehearsalRequest, values: dict, prep: _Prepared, sim: ChangeSet
     parser_log = after.read_text("/var/log/os-conf.log", 1 << 20) or ""
     real = ChangeSet(prep.plan.flavor, 0 if "done; os.conf removed" in parser_log else 1, real_changes, [],
                      parser_log, outcome.seconds, sim.first_partition_dir)
-    mismatches = compare(real_changes, sim.changes, password)
+    if sim_failure:
+        mismatches = [f"nothing was compared: {sim_failure}"]
+        notes.append(f"the files the boot wrote were not compared: {sim_failure}")
+    else:
+        mismatches = compare(real_changes, sim.changes, password)
     if not outcome.booted:
         notes.append("qemu could not boot the image: "
                      + (" / ".join(outcome.lines[-3:]) or "it printed nothing on the console"))
@@ -221,13 +304,18 @@ def _result(req: RehearsalRequest, values: dict, prep: _Prepared, sim: ChangeSet
     failure = failure_sentence(outcome.lines, outcome.stage, outcome.booted, outcome.finished,
                                outcome.timed_out or outcome.fatal is not None, prep.boot_facts, req.disk, prep.cmdline)
     unobserved = failure or ("the probe could not be installed" if not prep.probe else "")
+    network_mismatches = compare_network(values, live, unobserved)
+    first = BootRecord(1, "first", req.osconf_text, outcome.booted, outcome.stage, outcome.seconds, outcome.finished,
+                       removed, live, network_mismatches, mismatches, [c.path for c in real_changes], [],
+                       failure or sim_failure)
     return RehearsalResult(
         real=real, simulated=sim, mismatches=mismatches, os_conf_removed=removed, parser_finished=outcome.finished,
         parser_log=parser_log, console_tail=outcome.lines[-40:], hostname_seen=outcome.hostname, accel=accel,
         boot_seconds=outcome.seconds, notes=notes, boot=prep.mode, booted=outcome.booted, stage=outcome.stage,
-        live=live, network_mismatches=compare_network(values, live, unobserved), failure=failure, disk=req.disk,
+        live=live, network_mismatches=network_mismatches, failure=failure or sim_failure, disk=req.disk,
         firmware=prep.firmware, cmdline=prep.cmdline, probe_seconds=outcome.probe_seconds,
-        network=network_rows(values, live) if live and live.complete else [])
+        network=network_rows(values, live) if live and live.complete else [], simulation_failure=sim_failure,
+        boots=[first])
 
 
 __all__ = ["RehearsalResult", "RehearsalError", "RehearsalRequest", "RehearsalHooks", "rehearse", "compare",
