@@ -11,8 +11,9 @@ PYTEST_ARGS ?=
 JOBS   ?= auto
 PARALLEL := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup)
 FAST   := -m "not appliance and not boot"
+MATRIX := -m matrix
 
-.PHONY: run test test-fast bootstrap bench bench-suite sample clean
+.PHONY: run test test-fast test-matrix bootstrap bench bench-suite sample clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -26,7 +27,11 @@ else
 endif
 
 test: bootstrap
-	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) -m "not matrix" $(PYTEST_ARGS)
+
+# the conformance matrix: every init system and network stack booted for real (README, Supported systems)
+test-matrix: bootstrap
+	$(BIN)/python -m pytest $(PARALLEL) $(MATRIX) $(PYTEST_ARGS)
 
 test-fast: bootstrap
 	$(BIN)/python -m pytest $(PARALLEL) $(FAST) $(PYTEST_ARGS)

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the system disk's bus, as on ECS: virtio-blk (default) or NVMe (newer instance families)")
     rh.add_argument("--firmware", choices=("auto", "bios", "uefi"), default="auto",
                     help="BIOS (SeaBIOS) or UEFI (OVMF); auto: from the image's boot mode")
+    rh.add_argument("--first-boot-only", action="store_true",
+                    help="boot once: skip the later boots (a reboot without os.conf, then one with a changed "
+                         "password and host name)")
     rh.add_argument("--format", choices=("text", "json"), default="text")
     _allow_backing(rh)
 

@@ -54,6 +54,8 @@ class ReviewOptions:
     firmware: str = "auto"
     timeout: float = 600
     """The rehearsal's boot: by the bootloader or the kernel, the disk bus, the firmware, its time limit."""
+    later: tuple[str, ...] = ("reboot", "change")
+    """The rehearsal's later boots from the same overlay (rehearse/reboots.py); () boots once."""
 
 
 @dataclass

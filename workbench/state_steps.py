@@ -64,7 +64,7 @@ class LaterSteps:
 
         o = self.options
         request = RehearsalRequest(self.osconf or "", o.flavor, o.script, o.boot, o.disk, o.firmware, o.timeout,
-                                   o.allow_backing)
+                                   o.allow_backing, later=o.later)
         return rehearse(self.path, request, RehearsalHooks(progress, console, notify, cancel))
 
     def take_rehearsal(self, result: RehearsalResult | None, error: str | None = None) -> None:

@@ -21,7 +21,8 @@ from tests.fixtures import matrix
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.rehearse.reboots import BOOKKEEPING, CHANGE_HOSTNAME, IDENTITY
 
-pytestmark = [pytest.mark.appliance, pytest.mark.boot]
+# make test-matrix runs these (an hour of TCG boots on two cores, images built first): not in make test
+pytestmark = [pytest.mark.appliance, pytest.mark.boot, pytest.mark.matrix, pytest.mark.timeout(2700)]
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from tests.conftest import sha256
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.image import session
 from workbench.rehearse import RehearsalHooks, RehearsalRequest, rehearse
+from workbench.state import ReviewOptions
 
 pytestmark = [pytest.mark.appliance, pytest.mark.boot]
 
@@ -57,6 +58,12 @@ def test_classic_rehearsal_on_nvme_by_the_cli(bootable, tmp_path):
     assert any(r.startswith("172.16.0.0/12 via 10.171.254.1 dev eth0") for r in live["routes"])
     assert live["nameservers"] == ["7.7.7.7", "8.8.8.8"] and live["hostname"] == "iZ23r29djmjZ"
     assert live["sshd_listening"] is True and doc["failure"] is None
+    # the later boots from the same overlay: a reboot without os.conf changes nothing but the parser's bookkeeping,
+    # and an os.conf with only a password and a host name changes only those; the network stays as it was
+    assert [b["kind"] for b in doc["boots"]] == ["first", "reboot", "change"], doc["notes"]
+    assert all(b["ok"] and b["parser_finished"] for b in doc["boots"]), doc["boots"]
+    first, reboot, change = doc["boots"]
+    assert reboot["live"] == first["live"] and change["live"]["hostname"] != first["live"]["hostname"]
     assert sha256(bootable) == before  # the image itself is never written (nor is the probe: only the overlay)
 
 
@@ -72,7 +79,8 @@ def test_a_parser_that_names_eth0_only_configures_nothing_and_the_rehearsal_says
     conf = tmp_path / "os.conf"
     conf.write_text(VPC)
     proc = subprocess.run([sys.executable, "-m", "workbench", "rehearse", str(bootable), "--os-conf", str(conf),
-                           "--script", str(old), "--format", "json"], capture_output=True, text=True, timeout=1200)
+                           "--script", str(old), "--first-boot-only", "--format", "json"], capture_output=True,
+                          text=True, timeout=1200)
     doc = json.loads(proc.stdout)
     assert proc.returncode == 1, doc["console_tail"]
     assert doc["matches_simulation"] and doc["parser_finished"]  # it did what it was written to do
@@ -106,7 +114,7 @@ def test_classic_rehearsal_by_the_images_own_bootloader(with_bootloader, monkeyp
     real_launch = session.launch
     monkeypatch.setattr(session, "launch", lambda *a, **k: launches.append(1) or real_launch(*a, **k))
     lines: list[str] = []
-    result = rehearse(str(with_bootloader), RehearsalRequest(CLASSIC), RehearsalHooks(console=lines.append))
+    result = rehearse(str(with_bootloader), RehearsalRequest(CLASSIC, later=()), RehearsalHooks(console=lines.append))
     # one appliance installs the parser and, after the boot on the same NBD-served disk, reads the result back
     assert len(launches) == 1
     assert result.boot == "bootloader" and any("/boot/extlinux.conf" in n for n in result.notes)
@@ -129,7 +137,7 @@ async def test_rehearsal_from_the_simulation_screen(bootable):
     from screens.app import make_app
     from workbench.image.preflight import preflight
 
-    app = make_app(str(bootable), preflight(str(bootable)))
+    app = make_app(str(bootable), preflight(str(bootable)), options=ReviewOptions(later=()))
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.state.changeset is not None, "the simulation")
         await pilot.press("4")
@@ -203,7 +211,7 @@ async def test_stopping_or_quitting_during_a_rehearsal_kills_the_guest(bootable,
     from workbench.image.preflight import preflight
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the rehearsal's directory, to find its processes
-    app = make_app(str(bootable), preflight(str(bootable)))
+    app = make_app(str(bootable), preflight(str(bootable)), options=ReviewOptions(later=()))
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.state.changeset is not None, "the simulation")
         await pilot.press("4")
@@ -249,7 +257,8 @@ def test_a_boot_that_fails_still_reports_what_it_saw(bootable, tmp_path):
     conf = tmp_path / "os.conf"
     conf.write_text(VPC)
     proc = subprocess.run([sys.executable, "-m", "workbench", "rehearse", str(image), "--os-conf", str(conf),
-                           "--boot", "kernel", "--format", "json"], capture_output=True, text=True, timeout=600)
+                           "--boot", "kernel", "--first-boot-only", "--format", "json"], capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["booted"] is False and doc["stage"] == "firmware" and doc["console_tail"]
