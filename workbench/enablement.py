@@ -84,13 +84,13 @@ class Units:
         """Unit names along a symbolic link's chain (a link's target names the unit it is an alias of)."""
         names, at = set(), path
         for _ in range(8):
-            if not self.tree.covers(at):  # out of the unit directories (a mask's /dev/null): no unit file there
-                break
             target = self.tree.readlink(at)
             if target is None:
                 break
             at = posixpath.normpath(posixpath.join(posixpath.dirname(at), target))
-            if at == "/dev/null":  # a mask (Debian ships some in /lib/systemd/system): the chain ends, no alias
+            # a mask (Debian ships some in /lib/systemd/system), or a path outside what was pulled: the chain ends
+            # there, no alias (and no lookup of a path the tree cannot answer for)
+            if at == "/dev/null" or not self.tree.covers(at):
                 break
             names.add(posixpath.basename(at))
         return names
