@@ -278,6 +278,20 @@ def init_style(init: str | None, tree: GuestTree) -> str:
     return "unknown"
 
 
+INIT_NAMES = {"s6": "s6", "nixos": "NixOS's systemd (its /etc is generated from the system's configuration)",
+              "dinit": "dinit", "shepherd": "GNU Shepherd", "runit": "runit", "busybox": "busybox init",
+              "upstart": "upstart", "sysvinit": "sysvinit"}
+
+
+def init_name(init: str | None, tree: GuestTree) -> str:
+    """The init system as a sentence names it: the detected one, else where /sbin/init leads (printable)."""
+    from workbench.image.osinfo import init_program
+    from workbench.text import printable
+
+    program = init_program(tree)
+    return INIT_NAMES.get(init or "", init) or (printable(program) if program else "not one the workbench recognises")
+
+
 def script_form(style: str) -> str:
     """The script form for an init style (an unknown style gets the LSB script, which nothing starts)."""
     return STYLES[style].script if style in STYLES else "lsb"

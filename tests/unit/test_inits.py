@@ -96,6 +96,26 @@ def test_boot_init_check_blocks_exactly_the_inits_nothing_registers_with(name):
         assert [e.split(":")[0] for e in r.evidence[1:]] == [w.path for w in STYLES[style].register(ctx.tree)]
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_inject_writes_no_script_that_nothing_would_start(name):
+    """An image whose init system nothing can register the parser with gets no parser at all: the plan is refused
+    (inject exits 2, nothing written) with the init system named, as boot.init names it."""
+    from workbench.inject import InjectError
+
+    case, init, style = CASES[name]
+    files, links = case
+    s = session_on(GuestTree.from_dict({**h.BASE, **h.STACKS["ifupdown"], **files}, links))
+    if style != "unknown":
+        assert s.plan().init == style
+        return
+    with pytest.raises(InjectError) as refused:
+        s.plan()
+    named = {"s6": "s6", "nixos": "NixOS", None: "/usr/bin/my-own-init", "busybox": "busybox init"}[init]
+    assert named in str(refused.value) and "nothing would start it" in str(refused.value)
+    plan, why = s.injection_plan()
+    assert plan is None and named in why
+
+
 def test_runit_on_debian_runs_in_stage_1_before_networking_in_insserv_order():
     writes = {w.path: w for w in STYLES["runit"].register(tree_of((INIT_FILES["runit"], INIT_LINKS["runit"])))}
     assert writes["/etc/rcS.d/S09os-conf"].target == "../init.d/os-conf"  # S10networking sorts after it

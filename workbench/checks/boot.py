@@ -293,18 +293,13 @@ def serial_console(c: Check, ctx: Context) -> CheckResult:
                     offers={"fix.serial-console": [bf.config_path or ""]})
 
 
-INIT_NAMES = {"s6": "s6", "nixos": "NixOS's systemd (its /etc is generated from the system's configuration)",
-              "dinit": "dinit", "shepherd": "GNU Shepherd", "runit": "runit", "busybox": "busybox init",
-              "upstart": "upstart", "sysvinit": "sysvinit"}
-
-
 @check("boot.init", "The init system will start the parser", "boot", "blocker", needs_guest=True,
        reads=("/etc", "/sbin/init", "/usr/sbin/init"))
 def init_system(c: Check, ctx: Context) -> CheckResult:
     """The parser applies os.conf (network, password, host name) at first boot only if the image's init system
     starts it: an init the workbench cannot register it with is a blocker, named, never an LSB script nothing runs."""
     from workbench.image.osinfo import init_program
-    from workbench.inits import STYLES, init_style
+    from workbench.inits import STYLES, init_name, init_style
 
     init = ctx.os.init if ctx.os is not None else None
     style = init_style(init, ctx.tree)
@@ -312,8 +307,7 @@ def init_system(c: Check, ctx: Context) -> CheckResult:
     evidence = [f"init system: {init or 'not recognised'}" + (f" (/sbin/init -> {printable(program)})"
                                                                if program else "")]
     if style not in STYLES:
-        name = INIT_NAMES.get(init or "", init) or (f"{printable(program)}" if program else "not one the workbench "
-                                                                                              "recognises")
+        name = init_name(init, ctx.tree)
         return c.result("fail", f"The image's init system is {name}: the workbench cannot register the os-conf parser "
                                 "with it, so nothing would apply the platform's os.conf at first boot (no network "
                                 "configuration, password or host name from the console).", evidence,

@@ -15,7 +15,7 @@ from workbench.fixes import Fix, FixCommand, combine
 from workbench.image.preflight import ImageFacts
 from workbench.image.session import GuestReport
 from workbench.image.tree import GuestTree
-from workbench.inits import INSTALL_PATH, STYLES
+from workbench.inits import INSTALL_PATH, STYLES, init_name
 from workbench.parsers import ParserScript
 
 CONF_DIR = "aliyun_custom_image"
@@ -118,13 +118,13 @@ def build_plan(facts: ImageFacts, report: GuestReport, script: ParserScript, fix
             w.action = "modify" if w.before is not None else "create"
         plan.writes.append(w)
 
+    if script.init not in STYLES:  # never a script nothing starts (boot.init says why)
+        raise InjectError(f"the image's init system is {init_name(report.os.init, tree)}, which the workbench cannot "
+                          "register the parser with (boot.init): nothing would start it at first boot",
+                          title=NOTHING_WRITTEN)
     add(file_write(INSTALL_PATH, script.text.encode(), "the os-conf parser", 0o755))
-    if script.init in STYLES:
-        for w in STYLES[script.init].register(tree):
-            add(w)
-    else:
-        plan.notes.append("the image's init system is not one the workbench can register the parser with (see "
-                          "boot.init): the parser is installed but nothing starts it")
+    for w in STYLES[script.init].register(tree):
+        add(w)
     add(dir_write(FIRST + "/" + CONF_DIR, "where the platform writes os.conf"))
     if osconf_text is not None:
         add(file_write(FIRST + f"/{CONF_DIR}/os.conf", osconf_text.encode(), "os.conf to test with", 0o600))

@@ -27,7 +27,8 @@ DONE = re.compile(r"os-conf: (done; os\.conf removed|failed;.*|no aliyun_custom_
                   r"was not found.*)")
 LOGIN = re.compile(r"^(\S+) login:")
 GRACE = 30  # seconds for a SysRq sync/remount/poweroff before a kill
-QUIET = 10  # after the ACPI request, this long without console output means the guest ignores it
+QUIET = 3  # after the ACPI request, this long without console output means the guest ignores it (minbase images
+# without logind or acpid do; a guest that heeds it prints its first "Stopping" line well within this)
 # the guest boots on the host's cores (the appliance waits meanwhile): under TCG 2 vCPUs boot a Debian 12 in ~37 s
 # where 1 takes ~45 s
 VCPUS = max(1, min(len(os.sched_getaffinity(0)), 4))
