@@ -27,9 +27,10 @@ else
 endif
 
 test: bootstrap
-	$(BIN)/python -m pytest $(PARALLEL) -m "not matrix" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
-# the conformance matrix: every init system and network stack booted for real (README, Supported systems)
+# the conformance matrix alone (make test runs it too): every init system and network stack booted for real
+# (README, Supported systems)
 test-matrix: bootstrap
 	$(BIN)/python -m pytest $(PARALLEL) $(MATRIX) $(PYTEST_ARGS)
 

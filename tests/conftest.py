@@ -41,9 +41,17 @@ def _markers(item) -> set[str]:
     return {m.name for m in item.iter_markers()} & {"appliance", "boot"}
 
 
+def _order(item) -> int:
+    """Under xdist: the matrix's rows first (three boots each, the longest), then the other boots, the appliance
+    tests, the fast ones."""
+    marks = _markers(item)
+    return 0 if item.get_closest_marker("matrix") else 1 if "boot" in marks else 2 if marks else 3
+
+
 def pytest_collection_modifyitems(config, items):
-    """Refuse an appliance fixture without its marker. Under xdist, the boots first, then the appliance tests: the
-    longest start early and the short ones fill the end (every worker sorts alike, as xdist requires)."""
+    """Refuse an appliance fixture without its marker. Under xdist, the matrix and the other boots first, then the
+    appliance tests: the longest start early and the short ones fill the end (every worker sorts alike, as xdist
+    requires)."""
     for item in items:
         marks = _markers(item)
         for fixture, marker in FIXTURE_MARKERS.items():
@@ -51,7 +59,7 @@ def pytest_collection_modifyitems(config, items):
                 raise pytest.UsageError(f"{item.nodeid} uses the {fixture} fixture but is not marked {marker}: "
                                         f"add pytestmark = pytest.mark.{marker} (ARCHITECTURE.md, Tests)")
     if "PYTEST_XDIST_WORKER" in os.environ:
-        items.sort(key=lambda item: 0 if "boot" in _markers(item) else 1 if _markers(item) else 2)  # stable
+        items.sort(key=_order)  # stable
 
 
 @pytest.fixture(autouse=True)

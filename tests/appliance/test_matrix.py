@@ -1,13 +1,14 @@
 """Real boots of the conformance matrix's images (tests/fixtures/matrix.py: Debian 12 from Debian's own packages, one
 per init system and network stack, each with its own command line), run one by one with `-k NAME`.
 
-So far: the rehearsal's network made like ECS's (an image that also runs DHCP gets the instance's own address, as on
-ECS), the probe's own channel (a forged report on the console is not read), and one test per systemd network row:
-the first boot matches the os.conf and the simulation, the reboot without os.conf re-applies nothing and keeps the
-network, the boot with an os.conf that changes only the password and host name changes only those (`boots`).
+Each row boots three times (tests that prove something else boot once): the first boot matches the os.conf and the
+simulation, the reboot without os.conf re-applies nothing and keeps the network, the boot with an os.conf that
+changes only the password and host name changes only those (`boots`). Besides the rows: the rehearsal's network made
+like ECS's (an image that also runs DHCP gets the instance's own address, as on ECS), the probe's own channel (a
+forged report on the console is not read), and inject/uninject registering the parser with each init system.
 
-Each row boots three times under TCG: expect 4-6 minutes per row on this machine (image build, the first time,
-2-3 minutes more); run them one by one (`-p no:xdist -k networkd`).
+make test runs the matrix first; under TCG a row takes 3-6 minutes on this machine (the image's build, the first
+time, 2-3 minutes more); one row alone: `-p no:xdist -k networkd`.
 """
 
 import json
@@ -21,7 +22,7 @@ from tests.fixtures import matrix
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.rehearse.reboots import BOOKKEEPING, CHANGE_HOSTNAME, IDENTITY
 
-# make test-matrix runs these (an hour of TCG boots on two cores, images built first): not in make test
+# make test runs these first (the longest tests: three TCG boots each); make test-matrix runs them alone
 pytestmark = [pytest.mark.appliance, pytest.mark.boot, pytest.mark.matrix, pytest.mark.timeout(2700)]
 
 

@@ -72,6 +72,22 @@ def test_the_key_names_the_entry(tmp_path):
     assert cache.entry("x.qcow2", ["text", "more"]) != cache.entry("x.qcow2", ["textmore"])
 
 
+def test_the_matrix_images_are_entries_of_the_one_machine_cache(tmp_path, monkeypatch):
+    """The conformance matrix's images go through the same cache (one lock and rename discipline, one directory the
+    README names, one list of what a run built), keyed by the row's builder: built once, a change of row rebuilds."""
+    from tests.fixtures import matrix
+
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    built = []
+    monkeypatch.setattr(matrix, "_image", lambda row, out: built.append(row.name) or out.write_bytes(b"qcow2"))
+    first = matrix.image("networkd")
+    assert matrix.image("networkd") == first and built == ["networkd"] and first.read_bytes() == b"qcow2"
+    assert first.parent.parent == tmp_path and first.name == "matrix-networkd.qcow2"
+    assert matrix.image("openrc").parent != first.parent and built == ["networkd", "openrc"]
+    monkeypatch.setitem(matrix.ROWS, "networkd", matrix.Row("networkd", ("systemd", "systemd-sysv", "changed")))
+    assert matrix.image("networkd") != first and built[-1] == "networkd"
+
+
 def test_each_test_has_a_tmpdir_of_its_own_that_subprocesses_inherit():
     own = os.environ["TMPDIR"]
     assert tempfile.gettempdir() == own and Path(own).is_dir()
