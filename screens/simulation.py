@@ -168,6 +168,12 @@ class SimulationScreen(Screen):
             t.append(f"✘ {printable(m, 200)}\n", style="red")
         if not reh.mismatches:
             t.append("✔ every file changed as simulated\n", style="green")
+        if len(reh.boots) > 1:
+            from workbench.rehearse.reboots import boot_line
+
+            for held, words in map(boot_line, reh.boots):
+                t.append("✔ " if held else "✘ ", style="green" if held else "red")
+                t.append(printable(words, 200) + "\n", style="" if held else "red")
         t.append(f"os.conf {'removed' if reh.os_conf_removed else 'NOT removed'} · parser "
                  f"{'finished' if reh.parser_finished else 'did not finish'}\n")
         for ln in reh.console_tail[-12:]:

@@ -236,8 +236,27 @@ def test_the_later_boots_follow_each_other_and_count_in_the_exit_code():
     doc = result.to_json()
     assert [b["kind"] for b in doc["boots"]] == ["first", "reboot", "change"] and machine.booted == [2, 3]
     assert len(stops) == 2 and all(b["ok"] for b in doc["boots"]) and result.exit_code == 0
+    assert _boots_as_printed(result) == [
+        "✔ boot 1 (first, 60 s): the os.conf's network, files as simulated",
+        "✔ boot 2 (reboot, 60 s): no os.conf: nothing re-applied, the same network",
+        "✔ boot 3 (change, 60 s): an os.conf with only a password and a host name: only those changed, the network "
+        "as before"]
     result.boots[1].problems.append("something")
     assert result.exit_code == 1 and result.matches_simulation and result.network_matches  # the first boot's keys
+    assert _boots_as_printed(result)[1] == "✘ boot 2 (reboot): something"
+
+
+def _boots_as_printed(result) -> list[str]:
+    """The text output's list of boots (workbench rehearse without --format json)."""
+    import io
+
+    from workbench.report.text import print_rehearsal
+
+    out = io.StringIO()
+    print_rehearsal(result, out, color=False)
+    lines = out.getvalue().splitlines()
+    start = lines.index("boots") + 1
+    return [ln.strip() for ln in lines[start:start + len(result.boots)]]
 
 
 def test_same_network_needs_the_first_boots_report():

@@ -157,6 +157,18 @@ def why_not(record: BootRecord) -> str:
     return f"boot {record.number} ({record.kind}): " + "; ".join(why)
 
 
+HELD = {"first": "the os.conf's network, files as simulated",
+        "reboot": "no os.conf: nothing re-applied, the same network",
+        "change": "an os.conf with only a password and a host name: only those changed, the network as before"}
+
+
+def boot_line(record: BootRecord) -> tuple[bool, str]:
+    """(held, one line) for the views' list of boots: what the boot was given and whether its rules held."""
+    if record.ok:
+        return True, f"boot {record.number} ({record.kind}, {record.seconds:.0f} s): {HELD[record.kind]}"
+    return False, why_not(record)
+
+
 def later_boots(machine: Machine, kinds: tuple[str, ...], values: dict, first: LiveNetwork | None,
                 after: GuestTree, stop=lambda: None) -> list[BootRecord]:
     """The later boots asked for, in order, each from the files the one before left; stop() is called before each

@@ -198,6 +198,15 @@ def print_rehearsal(result, out: TextIO | None = None, color: bool | None = None
     console.print(head)
     if result.failure:
         console.print(Text(f"why: {printable(result.failure, 400)}", style="bold red"))
+    if len(result.boots) > 1:  # the later boots (rehearse/reboots.py), each with the rules it is held to
+        from workbench.rehearse.reboots import boot_line
+
+        console.print(Text("boots", style="bold underline"))
+        for held, words in map(boot_line, result.boots):
+            line = Text("  ")
+            line.append("✔ " if held else "✘ ", style="green" if held else "bold red")
+            line.append(printable(words, 400), style="" if held else "red")
+            console.print(line)
     console.print(Text("live network " + ("matches the os.conf" if result.network_matches else "does NOT match the os.conf"),
                        style="bold underline"))
     for m in result.network_mismatches:  # mismatches first
