@@ -103,6 +103,15 @@ def test_netplan_classic_with_the_fix_gets_the_os_conf_s_routes(matrix_image, tm
     assert injected.returncode == 0, injected.stderr[-2000:]
     assert "/etc/netplan/50-dhcp.yaml.workbench-off" in injected.stdout
     _row_passes(*_rehearse(fixed, CLASSIC, tmp_path))
+    # uninject puts the image's own DHCP stanza back where it was, as it was, and removes the parser
+    restored = tmp_path / "restored.qcow2"
+    undone = subprocess.run([sys.executable, "-m", "workbench", "uninject", str(fixed), "--output", str(restored)],
+                            capture_output=True, text=True, timeout=900)
+    assert undone.returncode == 0, undone.stderr[-2000:]
+    paths = ["/etc/netplan/50-dhcp.yaml", "/etc/netplan/50-dhcp.yaml.workbench-off", "/etc/init.d/os-conf",
+             "/etc/systemd/system/os-conf.service"]
+    before, after = _registration(image, paths), _registration(restored, paths)
+    assert before["/etc/netplan/50-dhcp.yaml"] == ("file", matrix.NETPLAN_DHCP.encode()) and after == before
 
 
 def test_a_forged_probe_report_on_the_console_does_not_fool_the_rehearsal(matrix_image, tmp_path):
