@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """The test suite's own clock: wall time of `make test-fast` and `make test`, the test time per tier (fast,
-appliance, boot: from the junit xml each run writes), and the ten slowest tests.
+appliance, boot, matrix: from the junit xml each run writes), and the ten slowest tests.
 
     .venv/bin/python benchmarks/bench_suite.py                 # both tiers, one after the other
     .venv/bin/python benchmarks/bench_suite.py --tier fast     # the fast tier only
     .venv/bin/python benchmarks/bench_suite.py --xml run.xml   # read a junit xml written earlier, run nothing
 
-Goals (2 cores): fast tier under 3 min; the whole suite under 15 min warm, under 45 min cold (an empty
+Goals (2 cores): fast tier under 3 min; the whole suite (the conformance matrix included) under 15 min warm,
+under 45 min cold (an empty
 test cache: WORKBENCH_TEST_CACHE=$(mktemp -d) runs one without touching the real one).
 """
 

@@ -73,7 +73,8 @@ def _isolated(request, monkeypatch, tmp_path_factory):
     # libguestfs keeps its appliance under TMPDIR unless told: keep it where it was, built once
     appliance_cache = os.environ.get("LIBGUESTFS_CACHEDIR") or os.environ.get("TMPDIR") or "/var/tmp"
     marks = _markers(request.node)
-    request.node.user_properties.append(("tier", "boot" if "boot" in marks else "appliance" if marks else "fast"))
+    request.node.user_properties.append(("tier", "matrix" if request.node.get_closest_marker("matrix") else "boot"
+                                         if "boot" in marks else "appliance" if marks else "fast"))
     blocked = guard.blocked_env(request.config._wb_stand_ins, marks)
     guard.remember({k: os.environ.get(k) for k in blocked})
     # TMUX_TMPDIR: a tmux server of the test's own, started with the test's environment
