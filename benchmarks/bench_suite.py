@@ -7,8 +7,7 @@ appliance, boot, matrix: from the junit xml each run writes), and the ten slowes
     .venv/bin/python benchmarks/bench_suite.py --xml run.xml   # read a junit xml written earlier, run nothing
 
 Goals (2 cores): fast tier under 3 min; the whole suite (the conformance matrix included) under 15 min warm,
-under 45 min cold (an empty
-test cache: WORKBENCH_TEST_CACHE=$(mktemp -d) runs one without touching the real one).
+under 45 min cold (an empty test cache: WORKBENCH_TEST_CACHE=$(mktemp -d) runs one without touching the real one).
 """
 
 from __future__ import annotations
