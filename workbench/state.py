@@ -23,6 +23,9 @@ from workbench.parsers import ParserChoice, ParserScript, choose_flavor, script_
 from workbench.review import Review
 from workbench.state_steps import LaterSteps
 
+# the checks judged with the parser that will run (checks/network.py: chosen_flavor); a new choice judges them again
+PARSER_CHECKS = ("net.interface-names", "net.conflicts")
+
 if TYPE_CHECKING:
     from workbench.export import ExportResult
     from workbench.inject import InjectionPlan, InjectResult
@@ -216,9 +219,17 @@ class ReviewSession(LaterSteps):
         return choose_flavor(self.guest.os if self.guest else None)
 
     def choose_parser(self, flavor: str | None = None, script: str | None = None) -> None:
-        """A flavour, or the operator's own script (which then runs instead)."""
+        """A flavour, or the operator's own script (which then runs instead). The checks judged with the parser that
+        will run are judged again with this one, so the document is the one `check --flavor` or `--script` makes."""
         self.options.flavor, self.options.script = flavor, script
         self._plans.clear()
+        if self.review is not None and self.review.results and not self.checks_running:
+            from workbench.checks import REGISTRY, run_check
+
+            ctx = self.review.context(self.options.advisories)
+            ctx.flavor, ctx.script = flavor, script
+            results = [run_check(REGISTRY[r.id], ctx) if r.id in PARSER_CHECKS else r for r in self.review.results]
+            self.take_checks(results, build_fixes(results, self.review.guest.tree if self.review.guest else None))
 
     def parser(self) -> ParserScript:
         """The script the simulation runs, inject writes and the rehearsal boots (one function makes it)."""

@@ -231,3 +231,26 @@ def test_the_document_never_carries_a_simulation_made_for_another_os_conf():
     assert doc.changeset.change("/etc/hostname").after == "other-host\n"
     assert doc.osconf_text == s.osconf and doc.import_plan is not None and doc.plan is not None
     assert [f.id for f in doc.review.fixes] == [f.id for f in s.fixes] and s.fixes
+
+
+def test_a_new_parser_choice_judges_the_parser_s_checks_again():
+    """net.interface-names and net.conflicts are judged with the parser that will run: choosing another one in the
+    TUI judges them again, so its export is what `check --script` (or `--flavor`) writes for the same choice."""
+    from workbench.state import PARSER_CHECKS
+
+    by_name = "#!/bin/sh\nip addr add 10.0.0.5/24 dev eth0\nip link set eth0 up\n"
+    tree = h.tree_for("ifupdown", INIT_FILES["systemd"])
+    s = session_on(tree)
+    s.check()
+    first = {r.id: r for r in s.review.results}
+    s.choose_parser(None, by_name)
+    again = {r.id: r for r in s.review.results}
+    fresh = session_on(tree, script=by_name)
+    fresh.check()
+    assert [r.id for r in s.review.results] == [r.id for r in fresh.review.results]
+    for r in fresh.review.results:
+        assert (again[r.id].status, again[r.id].detail) == (r.status, r.detail), r.id
+        if r.id not in PARSER_CHECKS:
+            assert again[r.id] is first[r.id]  # nothing else is run again
+    assert [f.id for f in s.fixes] == [f.id for f in fresh.fixes]
+    assert any(first[i].detail != again[i].detail for i in PARSER_CHECKS)  # the choice mattered here
