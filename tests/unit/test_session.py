@@ -254,3 +254,13 @@ def test_a_new_parser_choice_judges_the_parser_s_checks_again():
             assert again[r.id] is first[r.id]  # nothing else is run again
     assert [f.id for f in s.fixes] == [f.id for f in fresh.fixes]
     assert any(first[i].detail != again[i].detail for i in PARSER_CHECKS)  # the choice mattered here
+
+
+def test_every_check_that_reads_the_parser_choice_is_judged_again_when_it_changes():
+    import inspect
+
+    from workbench.state import PARSER_CHECKS
+
+    reads = {c.id for c in all_checks()
+             if any(w in inspect.getsource(c.func) for w in ("ctx.flavor", "ctx.script", "chosen_flavor(ctx)"))}
+    assert reads == set(PARSER_CHECKS)
