@@ -220,3 +220,19 @@ def test_the_busybox_and_runit_scripts_run_under_busybox_sh_and_its_applets(styl
     assert "    address 10.171.254.123\n    netmask 255.255.255.0\n" in stanza
     assert "source /etc/network/interfaces.d/os-conf" in h.after(cs, "/etc/network/interfaces").splitlines()
     assert h.after(cs, "/etc/hostname") == "iZ23r29djmjZ\n"
+
+
+UDEV_CONF = {"/etc/udev/udev.conf": ""}
+
+
+def test_which_boots_run_a_udev_daemon():
+    from workbench.inits import udev_at_boot
+
+    def tree(extra, links=None):
+        return GuestTree.from_dict({**h.BASE, **extra}, links)
+    assert udev_at_boot("systemd", tree({}))
+    assert udev_at_boot("sysvinit", tree(UDEV_CONF)) and not udev_at_boot("sysvinit", tree({}))
+    assert udev_at_boot("openrc", tree(UDEV_CONF)) and udev_at_boot("runit", tree(UDEV_CONF))
+    busybox = {**INIT_FILES["busybox"], **UDEV_CONF}
+    assert not udev_at_boot("busybox", tree(busybox, INIT_LINKS["busybox"]))  # installed, started by nothing
+    assert udev_at_boot("busybox", tree({**busybox, "/etc/init.d/S10udev": ""}, INIT_LINKS["busybox"]))
