@@ -32,6 +32,7 @@ DEPEND_START = "/etc/init.d/.depend.start"
 RUNIT_SV = "/etc/sv/os-conf"
 RUNSVDIRS = ("/etc/runit/runsvdir/default", "/etc/service")
 OPENRC_RUNLEVELS = ("sysinit", "boot", "default")
+UDEV_CONF = "/etc/udev/udev.conf"  # every udev ships it (systemd's, eudev); mdev has none
 SSH_SERVICES = {"systemd": ("sshd.service", "ssh.service", "cloud-init-local.service"),
                 "sysvinit": ("ssh", "sshd"), "openrc": ("sshd", "ssh")}
 # what insserv's $local_fs is on Debian (initscripts), and OpenRC's own service for it (Gentoo, Alpine)
@@ -67,6 +68,11 @@ class InitStyle:
     interpreter: str | None = None
     """What runs the script in the simulation when its #! line names a program the host lacks (a stand-in from
     assets/stubs), or None: the script runs through its own #! line."""
+    udev: Callable[[GuestTree], bool] = field(default=lambda tree: tree.is_file(UDEV_CONF))
+    """Whether a udev daemon runs when the parser starts at this image's boots (and so names the NICs by the
+    parser's rule). The parser asks the running system (udev_runs); this is the simulation's answer, so that its
+    sandbox looks like the boot. The default: the init systems of the distributions start udev when it is
+    installed."""
 
 
 def before(init: str) -> tuple[str, ...]:
@@ -243,17 +249,23 @@ def busybox_rcs(tree: GuestTree) -> bool:
     return bool(re.search(r"^[^#]*::sysinit:.*/etc/init\.d/rcS", inittab, re.M)) and "/etc/init.d/S" in rcs
 
 
+def busybox_udev(tree: GuestTree) -> bool:
+    """Whether rcS starts a udev daemon (Buildroot's S10udev, for eudev or systemd's udevd): busybox init starts
+    nothing else, and mdev names no NIC. Debian's udev package installed beside it is not started by anything."""
+    return any("udev" in name for _, name in _links(tree, "/etc/init.d"))
+
+
 def _busybox(tree: GuestTree) -> list[Change]:
     n = start_number(_links(tree, "/etc/init.d"), BUSYBOX_NET + before("sysvinit"))
     return [link_write(f"/etc/init.d/S{n:02d}{NAME}", NAME, "rcS runs it before the network script")]
 
 
 STYLES: dict[str, InitStyle] = {s.name: s for s in (
-    InitStyle("systemd", "lsb", _systemd),
+    InitStyle("systemd", "lsb", _systemd, udev=lambda tree: True),
     InitStyle("sysvinit", "lsb", _sysvinit, _lsb_ordering),
     InitStyle("openrc", "openrc", _openrc, _openrc_ordering, interpreter="openrc-run"),
     InitStyle("runit", "lsb", _runit, _lsb_ordering),
-    InitStyle("busybox", "lsb", _busybox),
+    InitStyle("busybox", "lsb", _busybox, udev=busybox_udev),
 )}
 SCRIPT_FORMS = tuple(dict.fromkeys(s.script for s in STYLES.values()))
 
@@ -290,6 +302,12 @@ def init_name(init: str | None, tree: GuestTree) -> str:
 
     program = init_program(tree)
     return INIT_NAMES.get(init or "", init) or (printable(program) if program else "not one the workbench recognises")
+
+
+def udev_at_boot(style: str, tree: GuestTree) -> bool:
+    """Whether a udev daemon runs when the parser starts, under this init style on this image (InitStyle.udev; an
+    unknown style: whether udev is installed)."""
+    return STYLES[style].udev(tree) if style in STYLES else tree.is_file(UDEV_CONF)
 
 
 def script_form(style: str) -> str:

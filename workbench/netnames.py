@@ -17,6 +17,9 @@ from workbench.osconf import MAC
 from workbench.paths import assets_dir
 
 PERSISTENT_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
+OS_CONF_RULES = "/etc/udev/rules.d/70-os-conf-net.rules"  # the parser's rule (NET_RULES): the NICs it renamed
+_OS_CONF_RULE = re.compile(r'^SUBSYSTEM=="net",.* ATTR\{address\}=="([0-9a-f:]{17})",.* NAME="([A-Za-z0-9_-]{1,15})"$',
+                           re.M)
 NAMING = ("/usr/lib/udev/rules.d/80-net-setup-link.rules", "/lib/udev/rules.d/80-net-setup-link.rules",
           "/usr/lib/systemd/network/99-default.link", "/lib/systemd/network/99-default.link")
 UDEV = ("/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd", "/sbin/udevd")
@@ -62,6 +65,14 @@ def os_conf_macs(values: dict) -> list[str]:
         mac = str(values.get(f"{iface}_mac_addr") or "")
         macs.append(mac.lower() if MAC.match(mac) and not int(mac[:2], 16) & 1 else f"52:54:00:12:34:{56 + n:02x}")
     return macs
+
+
+def nics_at_boot(names: tuple[str, ...], macs: list[str], tree: GuestTree, udev: bool) -> list[tuple[str, str]]:
+    """The NICs a boot starts with, as (name, MAC): one per MAC, named as the image names them (names), or as the
+    parser's rule from an earlier boot names them where a udev daemon applies it (udev; where none does, the parser
+    gives them those names itself, once it runs)."""
+    rule = {m.group(1): m.group(2) for m in _OS_CONF_RULE.finditer(tree.read_text(OS_CONF_RULES, 65536) or "")}
+    return [(rule.get(mac, name) if udev else name, mac) for name, mac in zip(names, macs)]
 
 
 @dataclass(frozen=True)

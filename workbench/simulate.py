@@ -26,9 +26,9 @@ from workbench.changes import Change
 from workbench.errors import WorkbenchError
 from workbench.flavors import all_stubs
 from workbench.image.tree import GuestTree
-from workbench.netnames import KERNEL_NAMES, expected_names, os_conf_macs
+from workbench.netnames import KERNEL_NAMES, expected_names, nics_at_boot, os_conf_macs
 from workbench.osconf import parse_text
-from workbench.inits import INSTALL_PATH, STYLES
+from workbench.inits import INSTALL_PATH, STYLES, udev_at_boot
 from workbench.parsers import ParserScript
 from workbench.paths import assets_dir
 from workbench.sandbox import SHADOW, Entry as _Entry, host_etc_binds, host_layout as _host_layout, host_path
@@ -41,6 +41,7 @@ STUB_COMMANDS = tuple(dict.fromkeys(("hostname", "blkid", "findfs", "mount", "um
                  "sysctl", "modprobe", "reboot", "shutdown", "poweroff", "dhclient", "ifconfig", "route", "hwclock",
                  "setenforce", "sshd", "invoke-rc.d", *all_stubs())))
 MAX_TEXT = 1 << 20
+WITH_UDEVD = "with-udevd"  # assets/stubs: starts a stand-in udev daemon, then the parser
 
 
 class SimulationError(WorkbenchError):
@@ -113,9 +114,10 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: ParserScript, fir
 
     busybox: run it with busybox's sh and applets instead of the host's shell and tools, as a
     busybox-only image would (the stubs still stand in for commands with outside effects).
-    nic_names: what the image calls its first and second NIC; the sandbox's /sys/class/net has them, with the
-    os.conf's MAC addresses (netnames.expected_names says which names the image will use); nics, when given,
-    are the NICs instead, as (name, MAC).
+    nic_names: what the image calls its first and second NIC; the sandbox's /sys/class/net has them (one per
+    os.conf interface), with the os.conf's MAC addresses (netnames.expected_names says which names the image will
+    use; where a udev daemon runs at boot, the parser's rule from an earlier boot names them: nics_at_boot); nics,
+    when given, are the NICs instead, as (name, MAC).
     """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -143,10 +145,10 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: ParserScript, fir
             first_state[conf_rel] = _Entry("file", osconf_text.encode(), mode=0o644)
         first_prints = sandbox.write_tree(first, first_state)
         _install_stubs(stubs, busybox)
-        sys_net = _fake_sys_net(tmp, osconf_text, nic_names, nics)
+        look, before = _like_the_boot(tmp, stubs, tree, script, osconf_text, nic_names, nics)
         cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1", *_host_layout(),
                *sandbox.private_mounts(bwrap), "--bind", guest + "/etc", "/etc", "--bind", guest + "/var", "/var",
-               "--bind", outside, SHADOW, "--bind", sys_net, "/sys/class/net"]
+               "--bind", outside, SHADOW, *look]
         cmd += host_etc_binds(tmp)
         cmd += ["--bind", first, "/.wb-first"]
         if first_mountpoint:
@@ -160,7 +162,7 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: ParserScript, fir
         # names (busybox mode: busybox's sh whatever the line says)
         run_path = SHADOW + parser_path if parser_outside else parser_path
         start = ([f"/usr/local/sbin/{interpreter}"] if interpreter else []) + [run_path, action]
-        cmd += ["/usr/local/sbin/sh", *start] if busybox else start
+        cmd += before + (["/usr/local/sbin/sh", *start] if busybox else start)
         run = sandbox.run_limited(cmd, TIMEOUT, {"PATH": "/usr/bin:/bin", "LANG": "C"})
         exit_code, output = run.exit_code, run.output
         if exit_code is not None and exit_code > 125 and "bwrap:" in output:
@@ -180,17 +182,34 @@ def simulate(tree: GuestTree, osconf_text: str | None, script: ParserScript, fir
                      first_dir)
 
 
-def _fake_sys_net(tmp: str, osconf_text: str | None, names: tuple[str, str],
-                  given: list[tuple[str, str]] | None = None) -> str:
-    """A /sys/class/net for the sandbox: the loopback and one NIC per os.conf interface (eth1 only when the
-    os.conf has eth1 keys), named as the image will name them, with the os.conf's MAC (or qemu's default)."""
-    values = parse_text(osconf_text)[0] if osconf_text else {}
+def _like_the_boot(tmp: str, stubs: str, tree: GuestTree, script: ParserScript, osconf_text: str | None,
+                   nic_names: tuple[str, str], nics: list[tuple[str, str]] | None) -> tuple[list[str], list[str]]:
+    """What makes the sandbox look like the boot where the parser looks: bwrap's arguments (the NICs in
+    /sys/class/net, systemd's directory under systemd) and what starts before the parser. The parser asks whether a
+    udev daemon runs (udev_runs): under systemd the directory says so, asked first; elsewhere a process called udevd
+    runs beside it where the image's boot starts one (inits.udev_at_boot)."""
+    udev = udev_at_boot(script.init, tree)
+    if nics is None:  # as the rehearsal's qemu (and ECS) gives them: the os.conf's MACs
+        values = parse_text(osconf_text)[0] if osconf_text else {}
+        nics = nics_at_boot(nic_names, os_conf_macs(values), tree, udev)
+    look = ["--bind", _fake_sys_net(tmp, nics), "/sys/class/net"]
+    if script.init == "systemd":  # what every program takes for "systemd runs"
+        look += ["--dir", "/run/systemd/system"]
+    if not udev or script.init == "systemd":
+        return look, []
+    sleep = shutil.which("sleep", path="/usr/bin:/bin")
+    if sleep is None:
+        raise SimulationError("the host has no sleep program, which stands in for the image's udev daemon")
+    os.symlink(sleep, os.path.join(stubs, "udevd"))  # the host's sleep, called udevd while it runs
+    shutil.copyfile(assets_dir() / "stubs" / WITH_UDEVD, os.path.join(stubs, WITH_UDEVD))
+    os.chmod(os.path.join(stubs, WITH_UDEVD), 0o755)
+    return look, [f"/usr/local/sbin/{WITH_UDEVD}"]
+
+
+def _fake_sys_net(tmp: str, given: list[tuple[str, str]]) -> str:
+    """A /sys/class/net for the sandbox: the loopback and the NICs given, as (name, MAC)."""
     root = os.path.join(tmp, "sys-class-net")
-    nics = [("lo", "00:00:00:00:00:00", False)]
-    if given is None:  # as the rehearsal's qemu (and ECS) gives them: the os.conf's MACs
-        nics += [(names[n], mac, True) for n, mac in enumerate(os_conf_macs(values))]
-    else:
-        nics += [(name, mac, True) for name, mac in given]
+    nics = [("lo", "00:00:00:00:00:00", False)] + [(name, mac, True) for name, mac in given]
     for name, mac, device in nics:
         os.makedirs(os.path.join(root, name, "device") if device else os.path.join(root, name))
         for attr, value in (("address", mac), ("operstate", "down"), ("type", "772" if not device else "1")):

@@ -240,3 +240,85 @@ def test_the_busybox_and_runit_scripts_run_under_busybox_sh_and_its_applets(styl
     assert "    address 10.171.254.123\n    netmask 255.255.255.0\n" in stanza
     assert "source /etc/network/interfaces.d/os-conf" in h.after(cs, "/etc/network/interfaces").splitlines()
     assert h.after(cs, "/etc/hostname") == "iZ23r29djmjZ\n"
+
+
+# -- the NICs' names at later boots, where no udev applies the parser's rule ------------------------------------------
+MAC = "00:8c:fa:5e:14:23"
+RULES = "/etc/udev/rules.d/70-os-conf-net.rules"
+UDEV_CONF = {"/etc/udev/udev.conf": ""}
+SHELLS = [False] + ([True] if shutil.which("busybox") else [])
+
+
+def _booted_once(files: dict, links: dict | None, init: str) -> dict:
+    """The files after the first boot: the NIC was ens5 (the initramfs's udev named it), the parser renamed it eth0
+    and wrote its rule for later boots."""
+    cs = h.run("ifupdown", h.VPC, tree=GuestTree.from_dict(files, links), init=init, nics=[("ens5", MAC)])
+    assert cs.exit_code == 0 and cs.change(RULES).action == "create", cs.log
+    out = dict(files)
+    for c in cs.changes:
+        if c.kind == "file" and not c.path.startswith("/boot/"):
+            out[c.path] = c.after
+    return out
+
+
+def _renames(cs) -> list[list[str]]:
+    return [argv[4:] for argv in cs.commands if argv[:3] == ["ip", "link", "set"] and "name" in argv]
+
+
+@pytest.mark.parametrize("busybox", SHELLS, ids=lambda b: "busybox" if b else "sh")
+@pytest.mark.parametrize("kind", ["reboot", "change"])
+def test_where_no_udev_runs_every_start_names_the_nics_again_and_writes_nothing_for_it(kind, busybox):
+    """busybox init runs no udev (the initramfs's named the NIC ens5 and is gone): at every later start, os.conf or
+    not, the parser gives the NIC with the rule's MAC its name back before the network script, changing no file but
+    its log (a reboot), or the identity files the os.conf names (a change): the later boots' rules."""
+    from workbench.rehearse.reboots import BOOKKEEPING, IDENTITY, change_conf
+
+    files = {**h.BASE, **h.STACKS["ifupdown"], **INIT_FILES["busybox"], **UDEV_CONF}  # Debian's udev, never started
+    after = _booted_once(files, INIT_LINKS["busybox"], "busybox")
+    conf = change_conf() if kind == "change" else None
+    cs = h.run("ifupdown", conf, tree=GuestTree.from_dict(after, INIT_LINKS["busybox"]), init="busybox",
+               busybox=busybox, nics=[("ens5", MAC)])
+    assert cs.exit_code == 0, cs.log
+    assert _renames(cs) == [["ens5", "name", "oc-eth0"], ["oc-eth0", "name", "eth0"]], cs.commands
+    assert f"no udev daemon runs to apply {RULES}" in cs.log and f"ens5 renamed to eth0 (MAC {MAC})" in cs.log
+    changed = [c.path for c in cs.changes if c.kind != "dir"]
+    allowed = BOOKKEEPING if kind == "reboot" else BOOKKEEPING + IDENTITY + ("/boot/aliyun_custom_image/os.conf",)
+    assert changed and all(p.startswith(allowed) for p in changed), changed
+    # a NIC that already has its name is left alone, and a MAC no NIC has is only logged
+    for nics in ([("eth0", MAC)], [("ens5", "52:54:00:12:34:56")]):
+        again = h.run("ifupdown", None, tree=GuestTree.from_dict(after, INIT_LINKS["busybox"]), init="busybox",
+                      nics=nics)
+        assert again.exit_code == 0 and _renames(again) == [], again.commands
+    assert f"eth0: no network interface has the MAC address {MAC}; no NIC is named eth0" in again.log
+
+
+UDEV_RUNS = {
+    "systemd": ({**INIT_FILES["systemd"]}, None, "systemd"),
+    "sysvinit with udev": ({**INIT_FILES["sysvinit"], **UDEV_CONF}, None, "sysvinit"),
+    "busybox with its own udev script (Buildroot's S10udev)": (
+        {**INIT_FILES["busybox"], **UDEV_CONF, "/etc/init.d/S10udev": "#!/bin/sh\n"}, INIT_LINKS["busybox"], "busybox"),
+}
+
+
+@pytest.mark.parametrize("name", list(UDEV_RUNS))
+def test_where_udev_runs_the_parser_leaves_the_names_to_it(name):
+    """Where the boot runs a udev daemon (systemd's directory, or a process called udevd, in the sandbox as at the
+    boot), udev applies the rule: the parser renames nothing at a later start, as before."""
+    extra, links, init = UDEV_RUNS[name]
+    files = {**h.BASE, **h.STACKS["ifupdown"], **extra}
+    after = _booted_once(files, links, init)
+    cs = h.run("ifupdown", None, tree=GuestTree.from_dict(after, links), init=init, nics=[("ens5", MAC)])
+    assert cs.exit_code == 0 and _renames(cs) == [] and "no udev daemon" not in cs.log, (cs.commands, cs.log)
+
+
+def test_which_boots_run_a_udev_daemon():
+    from workbench.inits import udev_at_boot
+
+    def tree(extra, links=None):
+        return GuestTree.from_dict({**h.BASE, **extra}, links)
+    assert udev_at_boot("systemd", tree({}))
+    assert udev_at_boot("sysvinit", tree(UDEV_CONF)) and not udev_at_boot("sysvinit", tree({}))
+    assert udev_at_boot("openrc", tree(UDEV_CONF)) and udev_at_boot("runit", tree(UDEV_CONF))
+    busybox = {**INIT_FILES["busybox"], **UDEV_CONF}
+    assert not udev_at_boot("busybox", tree(busybox, INIT_LINKS["busybox"]))  # installed, started by nothing
+    assert udev_at_boot("busybox", tree({**busybox, "/etc/init.d/S10udev": ""}, INIT_LINKS["busybox"]))

@@ -374,3 +374,16 @@ def test_the_names_the_simulation_gives_the_nics():
     assert expected_names(GuestTree.from_dict(udev), "root=/dev/vda1 ro quiet") == ("ens5", "ens6")
     assert expected_names(GuestTree.from_dict(udev), "root=/dev/vda1 net.ifnames=0") == ("eth0", "eth1")
     assert expected_names(GuestTree.from_dict({"/etc/hostname": "x\n"}), "") == ("eth0", "eth1")  # no udev
+
+
+def test_at_a_later_boot_udev_names_the_nics_by_the_parser_s_rule_where_it_runs():
+    from workbench.image.tree import GuestTree
+    from workbench.netnames import nics_at_boot
+
+    rule = ('# written by os-conf\nSUBSYSTEM=="net", ACTION=="add", ATTR{address}=="00:8c:fa:5e:14:24", '
+            'ATTR{type}=="1", NAME="eth1"\n')
+    tree = GuestTree.from_dict({RULES: rule})
+    macs = ["00:8c:fa:5e:14:23", "00:8c:fa:5e:14:24"]
+    assert nics_at_boot(("ens5", "ens6"), macs, tree, udev=True) == [("ens5", macs[0]), ("eth1", macs[1])]
+    assert nics_at_boot(("ens5", "ens6"), macs, tree, udev=False) == [("ens5", macs[0]), ("ens6", macs[1])]
+    assert nics_at_boot(("ens5", "ens6"), macs[:1], GuestTree.from_dict({}), udev=True) == [("ens5", macs[0])]

@@ -266,3 +266,25 @@ def test_same_network_needs_the_first_boots_report():
     with pytest.raises(ValueError):
         later_boot(Machine({}, []), 2, "again", {}, None, _tree({}))
     assert reboots.change_conf().count("\n") == 2
+
+
+@pytest.mark.parametrize("init, renamed", [("busybox", True), ("systemd", False)])
+def test_a_later_boot_is_simulated_with_the_nics_the_guest_boots_with(init, renamed):
+    """qemu gives the guest the first os.conf's MACs at every boot, named as the image names them (ens5: udev's naming
+    in its initramfs, no net.ifnames=0), which the tree read before the first boot says (the read-back has no
+    probes). At a reboot the NIC is eth0 again where a udev daemon applies the parser's rule (systemd); under busybox
+    init none does, and the simulated parser renames ens5 as the real one does, writing nothing but its log."""
+    naming = {"/lib/systemd/systemd-udevd": "", "/lib/udev/rules.d/80-net-setup-link.rules": ""}
+    files = {**BASE, **STACKS["ifupdown"], "/etc/inittab": "::sysinit:/etc/init.d/rcS\n",
+             "/etc/init.d/rcS": "for i in /etc/init.d/S??*; do \"$i\" start; done\n", "/etc/udev/udev.conf": ""}
+    plan = InjectionPlan("ifupdown", init, [], UUID, LABEL, "/boot")
+    prep = _Prepared(plan, ParserScript("ifupdown", parser_text("ifupdown", init, UUID, LABEL), init, UUID, LABEL),
+                     _tree({**files, **naming}), None, TOKEN, "bios", "kernel", [], "root=/dev/vda2 ro", [])
+    first, failure = _simulate(prep.before, VPC, prep, [MAC])
+    assert failure is None and "eth0: the NIC with MAC 00:8c:fa:5e:14:23 is ens5" in first.log
+    after = _tree(_applied(files, first))  # as read back: /etc and the parser's files, no probes
+    sim, failure = _simulate(after, None, prep, [MAC])
+    assert failure is None, sim.log
+    renames = [argv[4:] for argv in sim.commands if argv[:3] == ["ip", "link", "set"] and "name" in argv]
+    assert renames == ([["ens5", "name", "oc-eth0"], ["oc-eth0", "name", "eth0"]] if renamed else []), sim.commands
+    assert [c.path for c in sim.changes if c.kind != "dir"] == ["/var/log/os-conf.log"]

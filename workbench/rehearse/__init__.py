@@ -42,7 +42,8 @@ from workbench.image.session import GuestSession, Progress
 from workbench.image.tree import GuestTree
 from workbench.inject.plan import FIRST, build_plan
 from workbench.inject.writer import apply_plan, close_first_partition, open_first_partition
-from workbench.netnames import expected_names
+from workbench.inits import udev_at_boot
+from workbench.netnames import expected_names, nics_at_boot, os_conf_macs
 from workbench.osconf import decode_password, parse_text
 from workbench.parsers import script_for
 from workbench.rehearse.boot import (BOOT_MODES, DISKS, FIRMWARES, bios_boot_code, choose_boot, choose_firmware,
@@ -215,7 +216,7 @@ class _Machine:
 
     def simulate(self, tree: GuestTree, osconf_text: str | None) -> tuple[ChangeSet, str | None]:
         self.hooks.progress(Progress("Simulating the same parser", None))
-        return _simulate(tree, osconf_text, self.prep)
+        return _simulate(tree, osconf_text, self.prep, os_conf_macs(self.values))
 
     def explain(self, outcome) -> str | None:
         return failure_sentence(outcome.lines, outcome.stage, outcome.booted, outcome.finished,
@@ -226,12 +227,16 @@ class _Machine:
         return self.prep.plan.display_path(FIRST + "/aliyun_custom_image/os.conf")
 
 
-def _simulate(tree: GuestTree, osconf_text: str | None, prep: _Prepared) -> tuple[ChangeSet, str | None]:
-    """The simulation of the same parser on the same files, with the NIC names this guest will use; and why it is
-    no prediction when it did not run to its end (then nothing may be compared with it)."""
+def _simulate(tree: GuestTree, osconf_text: str | None, prep: _Prepared,
+              macs: list[str] | None = None) -> tuple[ChangeSet, str | None]:
+    """The simulation of the same parser on the same files, with the NICs this guest boots with (macs: qemu gives
+    it the first os.conf's at every boot, whatever a later os.conf says; named as the image names them, which the
+    tree read before the first boot says, with its probes); and why it is no prediction when it did not run to its
+    end (then nothing may be compared with it)."""
+    names = expected_names(prep.before, prep.cmdline or "")
+    nics = nics_at_boot(names, macs, tree, udev_at_boot(prep.script.init, tree)) if macs else None
     try:
-        sim = simulate(tree, osconf_text, prep.script, prep.plan.first_mountpoint,
-                       nic_names=expected_names(tree, prep.cmdline or ""))
+        sim = simulate(tree, osconf_text, prep.script, prep.plan.first_mountpoint, nic_names=names, nics=nics)
     except SimulationError as e:
         return ChangeSet(prep.plan.flavor, None, log=str(e)), f"the simulation could not run: {e}"
     if sim.exit_code == 0:
