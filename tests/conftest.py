@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fixtures import cache, guard  # noqa: E402
 from tests.fixtures.images import image_path, recorded_report  # noqa: E402
+from workbench.rehearse.vm import VCPUS_ENV  # noqa: E402
 
 # The tiers (ARCHITECTURE.md, Tests): a test marked `appliance` may launch the libguestfs appliance, one marked
 # `boot` may also boot a guest with qemu; `make test-fast` runs the others. A test that uses one of these fixtures
@@ -78,6 +79,8 @@ def _isolated(request, monkeypatch, tmp_path_factory):
     blocked = guard.blocked_env(request.config._wb_stand_ins, marks)
     guard.remember({k: os.environ.get(k) for k in blocked})
     # TMUX_TMPDIR: a tmux server of the test's own, started with the test's environment
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # one guest per worker: a vCPU each is faster
+        monkeypatch.setenv(VCPUS_ENV, "1")
     for key, value in {"TMPDIR": str(own), "TMUX_TMPDIR": str(own), "LIBGUESTFS_CACHEDIR": appliance_cache,
                        guard.LOG: str(log), **blocked}.items():
         monkeypatch.setenv(key, value)

@@ -1,6 +1,7 @@
 """The host's ends of a rehearsal's guest: the probe's channel (a Unix socket qemu connects to) and the console, both
 bounded however much the guest writes; and the sentence for a boot whose parser never said it was done."""
 
+import os
 import select
 import socket
 import subprocess
@@ -125,3 +126,17 @@ def test_a_guest_stopped_on_an_io_error_is_seen_and_named(tmp_path):
         "the rehearsal could not go on: the virtual machine stopped on an I/O error writing its throwaway overlay")
     state = {"heard": 0.0, "timed_out": False, "fatal_at": None, "powerdown": None, "sysrq": None}
     assert vm._stop_or_escalate(state, 100.0, 0.0, 600, server("running"), lines) is None
+
+
+def test_the_guest_s_vcpus_come_from_the_environment_or_the_host(monkeypatch):
+    from workbench.errors import UsageError
+    from workbench.rehearse import vm
+
+    monkeypatch.delenv(vm.VCPUS_ENV, raising=False)
+    assert vm.guest_vcpus() == vm.VCPUS == max(1, min(len(os.sched_getaffinity(0)), 4))
+    monkeypatch.setenv(vm.VCPUS_ENV, "1")
+    assert vm.guest_vcpus() == 1
+    for bad in ("0", "9", "two", "-1", "1.5"):
+        monkeypatch.setenv(vm.VCPUS_ENV, bad)
+        with pytest.raises(UsageError, match="from 1 to 8"):
+            vm.guest_vcpus()
