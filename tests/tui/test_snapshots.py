@@ -1,6 +1,7 @@
 """One snapshot per screen (SVG under tests/tui/__snapshots__); update with --snapshot-update."""
 
 import pytest
+from textual.widgets import Input
 
 from tests.tui.helpers import sample_app, settle, until
 
@@ -21,6 +22,10 @@ def keys(*presses, output: tuple | None = None, simulated: bool = False, checked
         for selector, value in ((output,) if output and isinstance(output[0], str) else output or ()):
             pilot.app.screen.query_one(selector).value = value
             await settle(pilot)
+        # a focused input's cursor blinks every 0.5 s: held steady, so a slow machine takes the same picture
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await settle(pilot)
 
     return before
 
