@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import select
@@ -20,6 +19,7 @@ from workbench.image.preflight import ImageFacts
 from workbench.netnames import os_conf_macs
 from workbench.rehearse.ecsnet import ecs_network
 from workbench.rehearse.live import CHANNEL, MARK, MAX_BYTES
+from workbench.rehearse.monitor import qmp, sysrq, vm_status
 from workbench.rehearse.result import STOPPED, RehearsalError
 from workbench.rehearse.stages import reached
 
@@ -108,42 +108,6 @@ def disk_args(drive: str, disk: str) -> list[str]:
     """qemu arguments for the system disk on the bus ECS gives it: virtio-blk, or NVMe (newer families)."""
     device = "nvme,drive=disk0,serial=wbrehearsal" if disk == "nvme" else "virtio-blk-pci,drive=disk0"
     return ["-drive", f"{drive},if=none,id=disk0", "-device", f"{device},addr={DISK_SLOT:#x}"]
-
-
-def qmp(sock_path: str, *commands: dict) -> None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5)
-        s.connect(sock_path)
-        s.recv(65536)
-        for cmd in ({"execute": "qmp_capabilities"}, *commands):
-            s.sendall(json.dumps(cmd).encode() + b"\n")
-            s.recv(65536)
-            time.sleep(0.5)
-
-
-def vm_status(sock_path: str) -> str | None:
-    """qemu's run state ("running", "io-error", "paused", ...) from its monitor, or None when it does not answer."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect(sock_path)
-            f = s.makefile("rwb")
-            f.readline()  # the greeting
-            for cmd in ({"execute": "qmp_capabilities"}, {"execute": "query-status"}):
-                f.write(json.dumps(cmd).encode() + b"\n")
-                f.flush()
-                while True:  # events may come before the answer
-                    reply = json.loads(f.readline(65536) or b"{}")
-                    if "return" in reply or "error" in reply or not reply:
-                        break
-            status = reply.get("return", {}).get("status") if isinstance(reply.get("return"), dict) else None
-            return status if isinstance(status, str) else None
-    except (OSError, ValueError):
-        return None
-
-
-def sysrq(key: str) -> dict:
-    return {"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": k} for k in ("alt", "sysrq", key)]}}
 
 
 def make_overlay(facts: ImageFacts, tmp: str) -> str:
