@@ -154,8 +154,10 @@ def _convert(facts: ImageFacts, dst: str, fmt: str, compress: bool,
     options = list(FORMAT_OPTIONS.get(fmt, []))
     cmd = ["qemu-img", "convert", "-p", "-f", facts.format, "-O", fmt, *(["-c"] if compress else []), *options,
            os.path.abspath(facts.path), dst]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = None
     try:
+        with deferred():  # a ^C or SIGTERM while qemu-img starts waits until it is known here, then stops it
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         buf = b""
         while True:
             chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(4096)
@@ -168,8 +170,9 @@ def _convert(facts: ImageFacts, dst: str, fmt: str, compress: bool,
         err = proc.stderr.read().decode("utf-8", "replace")
         proc.wait()
     except BaseException:
-        proc.kill()
-        proc.wait()
+        if proc is not None:
+            proc.kill()
+            proc.wait()
         raise
     if proc.returncode != 0:
         last = err.strip().splitlines()[-1] if err.strip() else f"qemu-img exited {proc.returncode}"

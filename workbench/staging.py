@@ -13,6 +13,7 @@ import os
 import subprocess
 
 from workbench.errors import UsageError, WorkbenchError
+from workbench.interrupt import deferred
 
 # qemu-img options for output formats: a dynamic VHD whose size is the virtual size exactly
 FORMAT_OPTIONS = {"vpc": ["-o", "subformat=dynamic,force_size=on"]}
@@ -85,15 +86,22 @@ class Staged:
         self.force = force
         self.path = partial_name(output)
         self.committed = False
-        try:  # ours from now on: an empty regular file, made here, that every writer then opens
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+
+    def __enter__(self) -> "Staged":
+        """The partial file is made here, where the with statement has begun: a ^C or SIGTERM that comes while it is
+        made is held until it exists, then removes it (one that came between the constructor and here found none)."""
+        try:
+            with deferred():  # ours from now on: an empty regular file, made here, that every writer then opens
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o644))
         except FileExistsError:
             raise UsageError(f"{self.path} appeared before it was written (a file or link planted there?); nothing "
                              "was written") from None
         except OSError as e:
             raise StagingError(f"{self.path} could not be created: {e.strerror}") from None
-
-    def __enter__(self) -> "Staged":
+        except KeyboardInterrupt:
+            self.__exit__()
+            raise
         return self
 
     def commit(self) -> None:

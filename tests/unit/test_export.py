@@ -158,3 +158,33 @@ def test_sigterm_during_an_export_leaves_nothing(small, tmp_path):
     assert proc.returncode == 143, proc.stderr.read()
     assert os.listdir(out.parent) == []  # no OUT, no OUT.sha256, no partial file
     assert not [p for p in os.popen("ps -eo args").read().splitlines() if str(out.parent) in p]  # qemu-img gone
+
+
+def test_sigterm_the_moment_qemu_img_starts_stops_it_and_leaves_nothing(small, tmp_path, monkeypatch):
+    """The race the test above met once under load: SIGTERM while qemu-img was being started reached the export
+    before the child was known, so nothing stopped it and it wrote the partial file again after it was removed.
+    Here the signal comes exactly then: it is held until the child is known, which is then stopped."""
+    from workbench import export as export_mod
+    from workbench.interrupt import Terminated, raise_terminated
+
+    started = []
+    real = subprocess.Popen
+
+    def popen_then_sigterm(cmd, *args, **kwargs):
+        proc = real(cmd, *args, **kwargs)
+        if cmd[:2] == ["qemu-img", "convert"]:
+            started.append(proc)
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered at once: before the caller sees proc
+        return proc
+
+    monkeypatch.setattr(export_mod.subprocess, "Popen", popen_then_sigterm)
+    old = signal.signal(signal.SIGTERM, raise_terminated)  # as the CLI does
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        with pytest.raises(Terminated):
+            export(str(small), str(out / "copy.raw"), "raw")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert len(started) == 1 and started[0].poll() is not None  # qemu-img was stopped, not left running
+    assert os.listdir(out) == []
