@@ -78,6 +78,7 @@ def test_the_matrix_images_are_entries_of_the_one_machine_cache(tmp_path, monkey
     from tests.fixtures import matrix
 
     monkeypatch.setattr(cache, "ROOT", tmp_path)
+    monkeypatch.setattr(cache, "_built", [])  # not the run's list of what it built in the machine cache
     built = []
     monkeypatch.setattr(matrix, "_image", lambda row, out: built.append(row.name) or out.write_bytes(b"qcow2"))
     first = matrix.image("networkd")
