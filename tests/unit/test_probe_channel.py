@@ -3,6 +3,7 @@ bounded however much the guest writes; and the sentence for a boot whose parser 
 
 import os
 import select
+import signal
 import socket
 import subprocess
 import threading
@@ -140,3 +141,27 @@ def test_the_guest_s_vcpus_come_from_the_environment_or_the_host(monkeypatch):
         monkeypatch.setenv(vm.VCPUS_ENV, bad)
         with pytest.raises(UsageError, match="from 1 to 8"):
             vm.guest_vcpus()
+
+
+def test_sigterm_the_moment_the_guest_starts_stops_it(tmp_path, monkeypatch):
+    """SIGTERM exactly while qemu is being started (a stand-in process here: this test boots nothing): the signal
+    waits until the process is known to the boot loop, whose cleanup then stops it; it is never left running."""
+    from workbench.interrupt import Terminated, raise_terminated
+
+    started = []
+    real = subprocess.Popen
+
+    def start_then_sigterm(cmd, *args, **kwargs):
+        proc = real(["sleep", "60"], *args, **kwargs)  # in qemu's place
+        started.append(proc)
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered at once: before the caller sees proc
+        return proc
+
+    monkeypatch.setattr(vm.subprocess, "Popen", start_then_sigterm)
+    old = signal.signal(signal.SIGTERM, raise_terminated)  # as the CLI does
+    try:
+        with pytest.raises(Terminated):
+            vm.boot(str(tmp_path), "file=/nonexistent.qcow2", "tcg", [], {}, 60, lambda line: None)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert len(started) == 1 and started[0].poll() is not None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from workbench.image.preflight import ImageFacts
+from workbench.interrupt import deferred
 from workbench.netnames import os_conf_macs
 from workbench.rehearse.ecsnet import ecs_network
 from workbench.rehearse.live import CHANNEL, MARK, MAX_BYTES
@@ -269,12 +270,14 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
            "-qmp", f"unix:{qmp_sock},server=on,wait=off", *nic_args(values, jail is not None),
            *(channel.args() if channel else [])]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = None
     out = Console(console)
     lines = out.lines
     state = {"finished": False, "hostname": None, "done_at": None, "powerdown": None, "sysrq": None, "heard": started,
              "probed": None, "fatal": None, "fatal_at": None, "timed_out": False, "login_at": None, "settled_at": None}
     try:
+        with deferred():  # a ^C or SIGTERM while qemu starts waits until it is known here: the finally stops it
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         while True:
             now = time.monotonic()
             if proc.poll() is not None:
@@ -316,9 +319,10 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
                     pass
                 state["powerdown"] = now
     finally:
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
-        proc.wait()
+        if proc is not None:
+            proc.wait()
         if channel:
             channel.close()
     booted = bool(lines) and not (not state["finished"] and not any("login:" in ln for ln in lines)
