@@ -51,7 +51,7 @@ def options_of(args) -> ReviewOptions:
         script=read_input(script, "script").decode("utf-8", "replace") if script else None,
         boot=getattr(args, "boot", "auto"), disk=getattr(args, "disk", "virtio"),
         firmware=getattr(args, "firmware", "auto"), timeout=getattr(args, "timeout", 600),
-        later=() if getattr(args, "first_boot_only", False) else ("reboot", "change"))
+        later=() if getattr(args, "first_boot_only", False) else ReviewOptions.later)
 
 
 def session_of(args, image: str | None = None) -> ReviewSession:

@@ -58,7 +58,9 @@ class ReviewOptions:
     timeout: float = 600
     """The rehearsal's boot: by the bootloader or the kernel, the disk bus, the firmware, its time limit."""
     later: tuple[str, ...] = ("reboot", "change")
-    """The rehearsal's later boots from the same overlay (rehearse/reboots.py); () boots once."""
+    """The rehearsal's later boots from the same overlay (rehearse/reboots.py: KINDS, in its order); () boots once.
+    Spelled out here so that a review does not import the rehearsal (tests/unit/test_rehearse_boots.py holds the
+    two equal)."""
 
 
 @dataclass

@@ -10,11 +10,12 @@ from workbench import crypt
 from workbench.image.tree import GuestTree
 from workbench.inject.plan import InjectionPlan
 from workbench.parsers import ParserScript, parser_text
-from workbench.rehearse import _Prepared, _result, _simulate
+from workbench.rehearse import RehearsalRequest, _Prepared, _result, _simulate
 from workbench.rehearse import reboots
 from workbench.rehearse.reboots import CHANGE_HOSTNAME, CHANGE_PASSWORD, later_boot, later_boots, same_network
 from workbench.rehearse.live import parse_probe
 from workbench.simulate import ChangeSet, SimulationError
+from workbench.state import ReviewOptions
 from tests.unit.sim_helpers import BASE, LABEL, STACKS, UUID, VPC
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -235,6 +236,7 @@ def test_the_later_boots_follow_each_other_and_count_in_the_exit_code():
                                 lambda: stops.append(1))
     doc = result.to_json()
     assert [b["kind"] for b in doc["boots"]] == ["first", "reboot", "change"] and machine.booted == [2, 3]
+    assert ReviewOptions().later == RehearsalRequest("").later == reboots.KINDS  # what both doors ask by default
     assert len(stops) == 2 and all(b["ok"] for b in doc["boots"]) and result.exit_code == 0
     assert _boots_as_printed(result) == [
         "✔ boot 1 (first, 60 s): the os.conf's network, files as simulated",

@@ -75,7 +75,7 @@ class RehearsalRequest:
     allow_backing: bool = False
     # the later boots from the same overlay (reboots.py): "reboot" (no os.conf), "change" (an os.conf with only a
     # password and a host name); () boots once, for a rehearsal in half the time
-    later: tuple[str, ...] = ("reboot", "change")
+    later: tuple[str, ...] = LATER
 
 
 @dataclass

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from workbench.image.tree import GuestTree
 from workbench.changes import Change
+from workbench.netnames import OS_CONF_RULES
 
 # where a parser's effects show: everything else a boot changes (journal, machine-id...) is not compared
 DOMAIN = ("/etc/sysconfig/network", "/etc/network/", "/etc/netplan/", "/etc/systemd/network/",
           "/etc/NetworkManager/system-connections/", "/etc/hostname", "/etc/HOSTNAME", "/etc/hosts",
           "/etc/resolv.conf", "/etc/shadow", "/etc/ssh/ssh_host_", "/var/lib/os-conf", "/var/log/os-conf.log",
           "/etc/conf.d/net", "/etc/conf.d/hostname", "/etc/systemd/resolved.conf.d/", "/etc/init.d/net.",
-          "/etc/runlevels/default/net.", "/etc/udev/rules.d/70-os-conf-net.rules")
+          "/etc/runlevels/default/net.", OS_CONF_RULES)
 EXISTENCE_ONLY = ("/var/log/os-conf.log", "/var/lib/os-conf/applied-at", "/etc/ssh/ssh_host_")
 
 
@@ -94,8 +95,8 @@ def compare(real: list[Change], simulated: list[Change], password: str | None) -
                     mismatches.append(f"/etc/shadow: the ageing fields of {user} differ")
             continue
         if path == "/etc/resolv.conf" and not (r.after or "").startswith("-> ") and not (s.after or "").startswith("-> "):
-            if resolver_lines(r.after) != resolver_lines(s.after):
-                got, want = resolver_lines(r.after), resolver_lines(s.after)
+            got, want = resolver_lines(r.after), resolver_lines(s.after)
+            if got != want:
                 mismatches.append(f"{path}: the resolver reads {'; '.join(got) or 'nothing'} after the boot, "
                                   f"{'; '.join(want) or 'nothing'} in the simulation")
             continue
