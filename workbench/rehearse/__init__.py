@@ -151,7 +151,8 @@ def _prepare(s: GuestSession, ov: ImageFacts, facts: ImageFacts, req: RehearsalR
     direct: list[str] = []
     if mode == "kernel":
         hooks.progress(Progress("Taking the image's kernel and initramfs out", None))
-        kernel, direct, more = direct_boot(s, tmp, report.root_device, bf, grub_cmdline(before))
+        kernel, direct, more = direct_boot(s, tmp, report.root_device, bf, grub_cmdline(before),
+                                             pvh=s.accel == "tcg")
         cmdline = direct[-1]
         notes.append(f"{why}; booted {kernel} (kernel and initramfs read from the image) with: {cmdline}")
         notes += more

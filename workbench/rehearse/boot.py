@@ -7,6 +7,7 @@ import re
 import shutil
 
 from workbench.image.preflight import ImageFacts, boot_code
+from workbench.image.pvh import pvh_file
 from workbench.image.qemu import ByteReader
 from workbench.image.tree import GuestTree
 from workbench.rehearse.result import RehearsalError
@@ -126,9 +127,11 @@ def boot_files(s, bf) -> tuple[str, str, list[str]]:
                             f"{kernel}"]
 
 
-def direct_boot(s, tmp: str, root_device: str, bf=None, grub_words: str = "") -> tuple[str, list[str], list[str]]:
+def direct_boot(s, tmp: str, root_device: str, bf=None, grub_words: str = "",
+                pvh: bool = False) -> tuple[str, list[str], list[str]]:
     """Take the image's kernel and initramfs out of the mounted guest into tmp:
-    (kernel, qemu arguments, notes). The command line is the image's own (image_cmdline)."""
+    (kernel, qemu arguments, notes). The command line is the image's own (image_cmdline). pvh (under TCG): the
+    kernel decompressed here and started at its PVH entry when it has one (image/pvh.py: 3-4 s less a boot)."""
     kernel, initrd, notes = boot_files(s, bf)
     for path in (kernel, initrd):
         size = s.filesize(path)
@@ -138,8 +141,12 @@ def direct_boot(s, tmp: str, root_device: str, bf=None, grub_words: str = "") ->
     s.download(kernel, os.path.join(tmp, "vmlinuz"))
     s.download(initrd, os.path.join(tmp, "initrd"))
     cmdline, more = image_cmdline(bf, s.fs_uuid(root_device), grub_words)
-    return kernel, ["-kernel", os.path.join(tmp, "vmlinuz"), "-initrd", os.path.join(tmp, "initrd"),
-                    "-append", cmdline], notes + more
+    started = os.path.join(tmp, "vmlinuz")
+    if pvh and pvh_file(started, os.path.join(tmp, "vmlinux")):
+        started = os.path.join(tmp, "vmlinux")
+        more.append("the kernel was decompressed on the host and started at its PVH entry (under TCG its own "
+                    "decompression takes seconds of emulated time)")
+    return kernel, ["-kernel", started, "-initrd", os.path.join(tmp, "initrd"), "-append", cmdline], notes + more
 
 
 def ovmf() -> tuple[str, str] | None:

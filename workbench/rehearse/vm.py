@@ -260,13 +260,14 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
     firmware given: SeaBIOS when none) or with the direct-boot arguments given, until the parser is done (and,
     with probe, this run's token, the live network probe has reported on its channel), then shut it down.
     until_login: done at the login prompt instead (a bare boot, for the benchmark). A panic or an emergency shell
-    ends it a few seconds later."""
+    ends it a few seconds later. The machine has only the devices asked for (-nodefaults: no floppy, CD-ROM,
+    parallel port or VGA: the rehearsal watches the serial console, and their drivers cost a TCG boot 1-2 s)."""
     qmp_sock = os.path.join(tmp, "qmp.sock")
     channel = Channel(tmp, probe) if probe else None
     jail = isolation()
     cmd = [*(jail or []), "qemu-system-x86_64", "-machine", f"accel={'tcg' if accel == 'tcg' else 'kvm:tcg'}",
-           "-m", "1024", "-smp", str(vcpus or guest_vcpus()), "-cpu", "max", "-display", "none", "-monitor", "none",
-           "-serial", "stdio",           "-no-reboot", *(firmware or []), *direct, *disk_args(drive, disk),
+           "-nodefaults", "-m", "1024", "-smp", str(vcpus or guest_vcpus()), "-cpu", "max", "-display", "none",
+           "-serial", "stdio", "-no-reboot", *(firmware or []), *direct, *disk_args(drive, disk),
            "-qmp", f"unix:{qmp_sock},server=on,wait=off", *nic_args(values, jail is not None),
            *(channel.args() if channel else [])]
     started = time.monotonic()
