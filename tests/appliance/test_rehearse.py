@@ -47,6 +47,8 @@ def test_classic_rehearsal_on_nvme_by_the_cli(bootable, tmp_path):
     # booted as ECS would: the image's own command line (made up here: it has no bootloader), no net.ifnames=0, so
     # udev named the NICs by slot and the parser found them by their MACs
     assert "net.ifnames" not in doc["cmdline"] and "panic=" not in doc["cmdline"]
+    # under TCG the kernel started at its PVH entry, decompressed on the host (image/pvh.py): it booted
+    assert doc["accel"] != "tcg" or any("started at its PVH entry" in n for n in doc["notes"]), doc["notes"]
     assert "eth0: the NIC with MAC 00:8c:fa:5e:14:23 is ens5" in doc["parser_log"]
     assert "ens6 renamed to eth1 (MAC 00:8c:fa:5e:14:24)" in doc["parser_log"]
     # the live network, as the probe in the overlay saw it

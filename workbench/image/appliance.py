@@ -11,7 +11,7 @@ import threading
 from typing import Callable, TypeVar
 
 from workbench.errors import GuestError, ImageError
-from workbench.image.pvh import PVH_PREFIX, fixed_appliance
+from workbench.image.pvh import fixed_appliance
 
 # The expected launch time drives the progress bar until the appliance answers.
 EXPECTED_LAUNCH = {"kvm": 4.0, "tcg": 11.0}
@@ -23,18 +23,14 @@ Notify = Callable[[str], None]
 T = TypeVar("T")
 
 
-def new_handle(force_tcg: bool | None = None, pvh: bool = True):
-    """A guestfs handle, with TCG forced when KVM has failed in this process; under TCG (pvh) the appliance's
-    kernel started at its PVH entry when it can be (image/pvh.py: ~3 s less a launch)."""
+def new_handle(force_tcg: bool | None = None):
+    """A guestfs handle, with TCG forced when KVM has failed in this process."""
     import guestfs
 
     g = guestfs.GuestFS(python_return_dict=True, close_on_exit=True)
     if force_tcg if force_tcg is not None else _accel["tcg"]:
         settings = [s for s in g.get_backend_settings() if s != "force_tcg"]
         g.set_backend_settings(settings + ["force_tcg"])
-        fixed = fixed_appliance(g) if pvh else None
-        if fixed:
-            g.set_path(fixed)
     return g
 
 
@@ -51,8 +47,12 @@ def launch(add_drives: Callable[[object], None], notify: Notify | None = None,
     for mode in modes:
         if mode == "tcg-bzimage" and not pvh_tried:
             break
-        g = new_handle(force_tcg=(mode != "default"), pvh=(mode == "tcg"))
-        pvh_tried = pvh_tried or os.path.basename(g.get_path().rstrip("/")).startswith(PVH_PREFIX)
+        g = new_handle(force_tcg=(mode != "default"))
+        # under TCG the appliance's kernel started at its PVH entry when it can be (image/pvh.py: ~3 s less a launch)
+        fixed = fixed_appliance(g) if mode == "tcg" else None
+        if fixed:
+            g.set_path(fixed)
+        pvh_tried = pvh_tried or bool(fixed)
         add_drives(g)
         # progress events run Python in the launching thread; in the main thread a ^C would land inside the
         # callback, where the binding swallows it: there (the CLI) nothing shows progress, so none is asked for

@@ -152,7 +152,7 @@ def _prepare(s: GuestSession, ov: ImageFacts, facts: ImageFacts, req: RehearsalR
     if mode == "kernel":
         hooks.progress(Progress("Taking the image's kernel and initramfs out", None))
         kernel, direct, more = direct_boot(s, tmp, report.root_device, bf, grub_cmdline(before),
-                                             pvh=s.accel == "tcg")
+                                             pvh=s.accel == "tcg" and fw == "bios")  # OVMF loads no ELF
         cmdline = direct[-1]
         notes.append(f"{why}; booted {kernel} (kernel and initramfs read from the image) with: {cmdline}")
         notes += more
