@@ -78,3 +78,32 @@ def test_the_hosts_kernel_has_a_pvh_entry(tmp_path):
     assert pvh.pvh_file(kernels[-1], str(out))
     elf = out.read_bytes()
     assert elf[:4] == b"\x7fELF" and pvh.has_pvh_note(elf) and len(elf) > 4 * (1 << 20)
+
+
+class _Handle:
+    """What fixed_appliance asks of a guestfs handle."""
+
+    def __init__(self, path: str, cachedir: str) -> None:
+        self.path, self.cachedir = path, cachedir
+
+    def get_path(self) -> str:
+        return self.path
+
+    def get_cachedir(self) -> str:
+        return self.cachedir
+
+
+def test_no_fixed_appliance_when_told_not_or_when_there_is_no_supermin_appliance(tmp_path, monkeypatch):
+    supermin = tmp_path / "guestfs"
+    (supermin / "supermin.d").mkdir(parents=True)
+    monkeypatch.setenv("WORKBENCH_APPLIANCE_PVH", "0")
+    assert pvh.fixed_appliance(_Handle(str(supermin), str(tmp_path))) is None
+    monkeypatch.delenv("WORKBENCH_APPLIANCE_PVH")
+    monkeypatch.setenv("LIBGUESTFS_PATH", str(supermin))  # the operator's own appliance is left alone
+    assert pvh.fixed_appliance(_Handle(str(supermin), str(tmp_path))) is None
+    monkeypatch.delenv("LIBGUESTFS_PATH")
+    assert pvh.fixed_appliance(_Handle(str(tmp_path / "fixed"), str(tmp_path))) is None  # no supermin.d
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # the cache directory cannot be made under a file: launched as usual
+    assert pvh.fixed_appliance(_Handle(str(supermin), str(blocked))) is None
+    assert not list(tmp_path.glob(f"**/{pvh.PVH_PREFIX}*"))

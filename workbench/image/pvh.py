@@ -121,6 +121,13 @@ def fixed_appliance(g) -> str | None:
     launches as usual."""
     if os.environ.get("LIBGUESTFS_PATH") or os.environ.get("WORKBENCH_APPLIANCE_PVH") == "0":
         return None
+    try:
+        return _fixed(g)
+    except (OSError, subprocess.SubprocessError):  # unwritable cache, supermin stuck on its lock...
+        return None
+
+
+def _fixed(g) -> str | None:
     supermin_d = os.path.join(g.get_path(), "supermin.d")
     base = os.path.join(g.get_cachedir(), f".guestfs-{os.geteuid()}")
     app = os.path.join(base, "appliance.d")
