@@ -31,9 +31,7 @@ def test_failed_kvm_launch_falls_back_to_tcg_once(tmp_path, monkeypatch):
     hv = tmp_path / "qemu-no-kvm"
     hv.write_text(WRAPPER.format(qemu=qemu))
     hv.chmod(hv.stat().st_mode | stat.S_IXUSR)
-    disk = tmp_path / "d.img"
-    with open(disk, "wb") as f:
-        f.truncate(1 << 20)
+    disk = _empty_disk(tmp_path)
     monkeypatch.setenv("LIBGUESTFS_HV", str(hv))
     monkeypatch.delenv("LIBGUESTFS_BACKEND_SETTINGS", raising=False)
     monkeypatch.setattr(sessmod, "_accel", {"tcg": False, "announced": False})

@@ -15,6 +15,7 @@ from tests.unit.sim_helpers import VPC
 from workbench.checks import Context, run_checks
 from workbench.image.preflight import preflight
 from workbench.image.session import GuestSession
+from workbench.image.tree import mode_kind
 from workbench.inject import MANIFEST, uninject
 from workbench.state import InjectTarget, ReviewSession
 
@@ -43,7 +44,7 @@ def read(path, *paths):
                 out[p] = None
                 continue
             mode, uid, gid = st
-            kind = {0o100000: "file", 0o120000: "link", 0o040000: "dir"}.get(mode & 0o170000, "other")
+            kind = mode_kind(mode)
             data = s.read_file(p) if kind == "file" else s.readlink(p) if kind == "link" else None
             out[p] = (kind, data, mode & 0o7777, uid, gid)
     return out, facts, report

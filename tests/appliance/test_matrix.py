@@ -228,17 +228,17 @@ def _registrations(images, paths) -> list[dict]:
     read by one read-only appliance (one launch, not one an image)."""
     from workbench.image.appliance import launch
     from workbench.image.preflight import preflight
+    from workbench.image.tree import mode_kind
 
     formats = [preflight(str(i)).format for i in images]
     g, _ = launch(lambda h: [h.add_drive_opts(str(i), format=f, readonly=True) for i, f in zip(images, formats)])
-    kinds = {0o100000: "file", 0o120000: "link", 0o040000: "dir"}
-    EXT = ("ext2", "ext3", "ext4")
+    ext = ("ext2", "ext3", "ext4")
     out = []
     try:
         for disk in g.list_devices():
             # the root file system: the disk's partition with an /etc/os-release (neither inspection nor
             # list_filesystems: each takes seconds a disk)
-            for part in (p for p in g.list_partitions() if g.part_to_dev(p) == disk and g.vfs_type(p) in EXT):
+            for part in (p for p in g.list_partitions() if g.part_to_dev(p) == disk and g.vfs_type(p) in ext):
                 g.mount_ro(part, "/")
                 if g.is_file("/etc/os-release", followsymlinks=True):
                     break
@@ -248,7 +248,7 @@ def _registrations(images, paths) -> list[dict]:
             found = {}
             for p in paths:
                 try:
-                    kind = kinds.get(g.lstatns(p)["st_mode"] & 0o170000, "other")
+                    kind = mode_kind(g.lstatns(p)["st_mode"])
                 except RuntimeError:  # absent
                     kind = None
                 found[p] = kind and (kind, g.read_file(p) if kind == "file" else g.readlink(p) if kind == "link"

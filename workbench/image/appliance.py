@@ -42,17 +42,13 @@ def launch(add_drives: Callable[[object], None], notify: Notify | None = None,
 
     with _accel_lock:
         modes = ["tcg"] if _accel["tcg"] else ["default", "tcg"]
-    modes.append("tcg-bzimage")  # the appliance's kernel as it is, when the PVH start failed
-    last_error, pvh_tried = "", False
-    for mode in modes:
-        if mode == "tcg-bzimage" and not pvh_tried:
-            break
+    last_error = ""
+    for mode in modes:  # "tcg-bzimage" is added when the PVH kernel failed to start
         g = new_handle(force_tcg=(mode != "default"))
         # under TCG the appliance's kernel started at its PVH entry when it can be (image/pvh.py: ~3 s less a launch)
         fixed = fixed_appliance(g) if mode == "tcg" else None
         if fixed:
             g.set_path(fixed)
-        pvh_tried = pvh_tried or bool(fixed)
         add_drives(g)
         # progress events run Python in the launching thread; in the main thread a ^C would land inside the
         # callback, where the binding swallows it: there (the CLI) nothing shows progress, so none is asked for
@@ -76,6 +72,8 @@ def launch(add_drives: Callable[[object], None], notify: Notify | None = None,
         if "lock" in str(error) and ("Failed to get" in str(error) or "another process" in str(error)):
             raise ImageError("the image is in use by another process (a running VM, or another workbench "
                              "writing it, holds its lock); nothing was done")
+        if fixed:  # once more with libguestfs's own appliance: the kernel as it is
+            modes.append("tcg-bzimage")
         if mode == "default" and os.path.exists("/dev/kvm"):
             with _accel_lock:
                 _accel["tcg"] = True

@@ -60,8 +60,9 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
-class _Input:
-    """The initramfs as it arrives: read, peek, and give back what a segment did not use."""
+class Input:
+    """A compressed stream as the decompressors read it (an initramfs as it arrives, a kernel's payload): read,
+    peek, and give back what a segment did not use."""
 
     def __init__(self, f) -> None:
         self.f = f
@@ -245,7 +246,7 @@ def read_initramfs_stream(f) -> Initramfs:
     """The names of every file in the initramfs read from f (anything with read(n)), in one pass as it arrives,
     and what could not be read (then the list is partial)."""
     out = Initramfs()
-    src = _Input(f)
+    src = Input(f)
     budget = Budget()
     try:
         for _ in range(MAX_SEGMENTS):

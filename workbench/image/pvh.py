@@ -23,30 +23,11 @@ import tempfile
 import zlib
 
 from workbench.image.decompress import Budget, Stop, decompress
-from workbench.image.initramfs import compression_of
+from workbench.image.initramfs import Input, compression_of
 
 MAX_KERNEL = 256 << 20  # a decompressed kernel ELF (Debian's is ~65 MiB)
 PVH_NOTE = 18  # XEN_ELFNOTE_PHYS32_ENTRY
 PVH_PREFIX = "workbench-pvh-"  # the fixed appliances made beside the supermin appliance
-
-
-class _Src:
-    """What decompress() reads from: read, peek and unread over bytes."""
-
-    def __init__(self, data: bytes) -> None:
-        self.f = io.BytesIO(data)
-
-    def read(self, n: int) -> bytes:
-        return self.f.read(n)
-
-    def peek(self, n: int) -> bytes:
-        at = self.f.tell()
-        data = self.f.read(n)
-        self.f.seek(at)
-        return data
-
-    def unread(self, data: bytes) -> None:
-        self.f.seek(self.f.tell() - len(data))
 
 
 def payload(bzimage: bytes) -> bytes | None:
@@ -92,7 +73,7 @@ def pvh_kernel(bzimage: bytes) -> bytes | None:
         return None
     out = bytearray()
     try:
-        for piece in decompress(kind, _Src(data), Budget()):
+        for piece in decompress(kind, Input(io.BytesIO(data)), Budget()):
             out += piece
             if len(out) > MAX_KERNEL:
                 return None

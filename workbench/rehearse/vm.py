@@ -320,9 +320,9 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
                     pass
                 state["powerdown"] = now
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
         if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
             proc.wait()
         if channel:
             channel.close()
