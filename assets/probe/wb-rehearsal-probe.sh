@@ -27,6 +27,16 @@ listening() {
     return 1
 }
 
+power_handler() {
+    # what would act on the ACPI power button the rehearsal presses to shut the guest down: logind, elogind or acpid
+    # running (systemd alone does nothing with it); "none", and the rehearsal syncs and powers off by SysRq at once
+    for c in /proc/[0-9]*/comm; do
+        { read -r n <"$c"; } 2>/dev/null || continue
+        case "$n" in systemd-logind|elogind|elogind-daemon|acpid) echo "$n"; return 0 ;; esac
+    done
+    echo none
+}
+
 # It runs once the network service has started (not after network-online: a NIC that never comes up would hold
 # that back for minutes). sshd and DHCP or NetworkManager may still be coming up: wait up to WAIT seconds for sshd
 # to listen, then up to 20 more for a default route.
@@ -71,6 +81,7 @@ out=$(channel) || { modprobe virtio_console 2>/dev/null; sleep 1; out=$(channel)
     echo "WB-PROBE $TOKEN dns $ns"
     echo "WB-PROBE $TOKEN hostname $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
     if listening; then echo "WB-PROBE $TOKEN sshd yes"; else echo "WB-PROBE $TOKEN sshd no"; fi
+    echo "WB-PROBE $TOKEN power $(power_handler)"
     read -r now _ </proc/uptime
     echo "WB-PROBE $TOKEN took $started $now $i"
     echo "WB-PROBE $TOKEN end"

@@ -21,6 +21,7 @@ import pytest
 from tests.fixtures import matrix
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.rehearse.reboots import BOOKKEEPING, CHANGE_HOSTNAME, IDENTITY
+from workbench.rehearse.vm import NO_HANDLER
 
 # make test runs these first (the longest tests: three TCG boots each); make test-matrix runs them alone
 pytestmark = [pytest.mark.appliance, pytest.mark.boot, pytest.mark.matrix, pytest.mark.timeout(2700)]
@@ -71,6 +72,12 @@ def _boots_hold(doc: dict, first_files_match: bool = True) -> None:
     assert change["live"]["hostname"] == CHANGE_HOSTNAME
     assert {**change["live"], "hostname": None} == {**first["live"], "hostname": None}
     assert first["live"]["interfaces"][0]["state"] == "up" and first["live"]["sshd_listening"]
+
+
+def _shut_down_at_once_by_sysrq(doc: dict) -> bool:
+    """Whether the first boot was shut down by SysRq at once because the probe found nothing acting on the power
+    button (else by ACPI, a guest that heeds it printing its own shutdown)."""
+    return NO_HANDLER in doc["console_tail"]
 
 
 def test_netplan_with_its_own_dhcp_converges_on_a_network_like_ecs(matrix_image, tmp_path):
@@ -146,7 +153,10 @@ def test_networkd_row(matrix_image, tmp_path):
     """systemd-networkd with its own DHCP .network for en*, which sorts after the parser's 10-os-conf-eth0.network:
     the parser's wins (net.conflicts says so and passes). Measured: boots of 78, 69 and 85 s, 288 s in all (297 s
     under pytest)."""
-    _row_passes(*_rehearse(matrix_image("networkd"), VPC, tmp_path))
+    code, doc = _rehearse(matrix_image("networkd"), VPC, tmp_path)
+    _row_passes(code, doc)
+    # no dbus, so no logind: nothing acts on the power button, and the guest is not asked and waited for
+    assert _shut_down_at_once_by_sysrq(doc), doc["console_tail"][-15:]
 
 
 def test_networkmanager_row(matrix_image, tmp_path):
@@ -156,6 +166,10 @@ def test_networkmanager_row(matrix_image, tmp_path):
     _row_passes(code, doc)
     resolv = next(c for c in doc["real"]["changes"] if c["path"] == "/etc/resolv.conf")
     assert "nameserver 7.7.7.7" in resolv["after"]
+    # NetworkManager brings dbus, so logind runs: the probe says so and the guest shuts down by ACPI, by itself
+    tail = doc["console_tail"]
+    assert not _shut_down_at_once_by_sysrq(doc) and not any("sysrq" in ln.lower() for ln in tail), tail[-15:]
+    assert any("reboot: Power down" in ln for ln in tail), tail[-15:]
 
 
 def test_cloud_init_row_is_flagged_and_the_fix_lets_the_parser_win(matrix_image, tmp_path):
@@ -220,6 +234,7 @@ def test_the_parser_runs_before_the_network_under_each_init_system(matrix_image,
     assert not [ln for ln in doc["console_tail"] if "ERROR: os-conf" in ln or "os-conf failed" in ln
                 or re.search(r"\b(ebegin|eend): not found", ln)], tail
     _boots_hold(doc)  # a reboot re-applies nothing; the console's password and host name change only those
+    assert _shut_down_at_once_by_sysrq(doc), tail  # no acpid in any of them
     print(f"{row}: boots", ", ".join(f"{b['kind']} {b['boot_seconds']} s" for b in doc["boots"]))
 
 

@@ -89,7 +89,48 @@ def test_the_probe_is_untrusted_and_must_finish():
     assert "\x1b" not in hostile.hostname and len(hostile.routes) == 0  # after the end: ignored
     flood = parse_probe(["WB-PROBE begin"] + ["WB-PROBE route default via 1.1.1.1 dev x"] * 5000)
     assert flood.routes == [] and not flood.complete and flood.refused  # bounded: refused, not half-read
-    assert flood.routes == [] and not flood.complete and flood.refused  # bounded: refused, not half-read
+
+
+def test_what_acts_on_the_power_button_is_read_from_the_probe_and_only_known_names():
+    """The probe names what would act on the ACPI power button (the rehearsal shuts a guest with none down by SysRq
+    at once instead of waiting for an answer): a known name, "none", or nothing read."""
+    for said, got in (("none", "none"), ("systemd-logind", "systemd-logind"), ("acpid", "acpid"),
+                      ("\x1b[2Jacpid", None), ("none extra", None), ("", None)):
+        live = parse_probe(GOOD_VPC[:-1] + [f"WB-PROBE power {said}", "WB-PROBE end"])
+        assert live.complete and live.power == got, said
+    assert parse_probe(GOOD_VPC).power is None  # an older probe's report: not known, so ACPI is asked
+
+
+def _power_handler(bwrap_cmd: list[str], before: str = "") -> str:
+    """The probe's own power_handler() (its text from the probe), run in a PID namespace of its own with a fresh
+    /proc, after the shell commands BEFORE."""
+    import re
+    import subprocess
+
+    from workbench.paths import assets_dir
+
+    script = (assets_dir() / "probe" / "wb-rehearsal-probe.sh").read_text()
+    func = re.search(r"^power_handler\(\) \{\n.*?^\}\n", script, re.S | re.M).group(0)
+    command = f"{before}\n{func}power_handler\nkill $! 2>/dev/null; true"
+    proc = subprocess.run([*bwrap_cmd, "sh", "-c", command], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_probe_names_a_running_power_button_handler_and_none_otherwise(tmp_path):
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        pytest.skip("bubblewrap is not installed (the bootstrap installs it)")
+    ns = [bwrap, "--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--"]
+    assert _power_handler(ns) == "none"  # only the shell and its children: nothing acts on the button
+    for name in ("acpid", "systemd-logind", "elogind-daemon"):
+        stand_in = tmp_path / name
+        shutil.copy("/bin/sleep", stand_in)  # a process whose name (/proc/PID/comm) is the handler's
+        assert _power_handler(ns, f"{stand_in} 20 >/dev/null 2>&1 & sleep 0.3") == name
+    shutil.copy("/bin/sleep", tmp_path / "acpidx")  # a name is matched whole
+    assert _power_handler(ns, f"{tmp_path / 'acpidx'} 20 >/dev/null 2>&1 & sleep 0.3") == "none"
 
 
 def test_only_the_probes_own_lines_count_and_a_report_past_a_limit_is_refused():

@@ -1,6 +1,7 @@
 """The host's ends of a rehearsal's guest: the probe's channel (a Unix socket qemu connects to) and the console, both
 bounded however much the guest writes; and the sentence for a boot whose parser never said it was done."""
 
+import json
 import os
 import select
 import signal
@@ -96,28 +97,10 @@ def test_a_guest_stopped_on_an_io_error_is_seen_and_named(tmp_path):
         qemu.wait()
     assert vm.vm_status(str(tmp_path / "none.sock")) is None
 
-    def server(status: str):
-        srv = socket.socket(socket.AF_UNIX)
-        path = str(tmp_path / f"{status}.sock")
-        srv.bind(path)
-        srv.listen(1)
-
-        def answer():
-            conn, _ = srv.accept()
-            f = conn.makefile("rwb")
-            f.write(b'{"QMP": {}}\n')
-            f.flush()
-            f.readline()
-            f.write(b'{"return": {}}\n')
-            f.flush()
-            f.readline()
-            f.write(b'{"event": "BLOCK_IO_ERROR", "data": {}}\n{"return": {"status": "%s", "running": false}}\n'
-                    % status.encode())
-            f.flush()
-            conn.close()
-            srv.close()
-        threading.Thread(target=answer, daemon=True).start()
-        return path
+    def server(status: str) -> str:
+        answer = b'{"event": "BLOCK_IO_ERROR", "data": {}}\n{"return": {"status": "%s", "running": false}}\n' % (
+            status.encode())
+        return _monitor(tmp_path, status, lambda cmd: answer if cmd["execute"] == "query-status" else None)[0]
 
     state = {"heard": 0.0, "timed_out": False, "fatal_at": None, "powerdown": None, "sysrq": None}
     lines: list[str] = []
@@ -165,3 +148,49 @@ def test_sigterm_the_moment_the_guest_starts_stops_it(tmp_path, monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, old)
     assert len(started) == 1 and started[0].poll() is not None
+
+
+def _monitor(tmp_path, name: str, answer=lambda cmd: None) -> tuple[str, list]:
+    """A stand-in QMP socket that records every command before it answers it (answer(cmd): the bytes to answer with,
+    None for an empty return), and the list it records them in."""
+    got: list = []
+    path = str(tmp_path / f"{name}.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        f = conn.makefile("rwb")
+        f.write(b'{"QMP": {}}\n')
+        f.flush()
+        for line in f:
+            got.append(json.loads(line))
+            f.write(answer(got[-1]) or b'{"return": {}}\n')
+            f.flush()
+        conn.close()
+        srv.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return path, got
+
+
+def test_a_guest_with_nothing_on_the_power_button_is_powered_off_by_sysrq_at_once(tmp_path):
+    """Once the parser is done and the probe has reported (and the login prompt came): the ACPI button, or, where the
+    probe found nothing that acts on it, SysRq sync, remount and power off at once (not QUIET seconds later)."""
+    ready = {"done_at": 10.0, "settled_at": None, "powerdown": None, "probed": 11.0, "hostname": "h", "sysrq": None}
+    sock, got = _monitor(tmp_path, "none")
+    state, lines = {**ready, "no_acpi": True}, []
+    vm._shut_down_when_ready(state, 12.0, True, sock, lines)
+    keys = [[k["data"] for k in c["arguments"]["keys"]] for c in got if c["execute"] == "send-key"]
+    assert keys == [["alt", "sysrq", "s"], ["alt", "sysrq", "u"], ["alt", "sysrq", "o"]]
+    assert not any(c["execute"] == "system_powerdown" for c in got)
+    assert lines == [vm.NO_HANDLER] and state["sysrq"] == state["powerdown"] == 12.0
+    sock, got = _monitor(tmp_path, "logind")
+    state, lines = {**ready, "no_acpi": False}, []
+    vm._shut_down_when_ready(state, 12.0, True, sock, lines)
+    assert [c["execute"] for c in got] == ["qmp_capabilities", "system_powerdown"]
+    assert lines == [] and state["powerdown"] == 12.0 and state["sysrq"] is None
+    # not yet: the probe reported but neither the login prompt nor 10 s came; nothing is sent
+    state, lines = {**ready, "hostname": None, "no_acpi": True}, []
+    vm._shut_down_when_ready(state, 12.0, True, str(tmp_path / "absent.sock"), lines)
+    assert state["powerdown"] is None and lines == []

@@ -24,7 +24,9 @@ MAX_LINES = 400
 MAX_BYTES = 64 << 10  # of the channel: a report is a few hundred bytes
 TOKEN = re.compile(r"[0-9a-f]{32}")
 SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")  # ASCII digits only (float() takes "nan" and other scripts' digits)
-KINDS = re.compile(r"(begin|end|if|route|dns|hostname|sshd|took)\b ?(.*)$")
+KINDS = re.compile(r"(begin|end|if|route|dns|hostname|sshd|power|took)\b ?(.*)$")
+# what the probe may name as acting on the ACPI power button ("none": nothing does; anything else: not known)
+POWER_HANDLERS = ("systemd-logind", "elogind", "elogind-daemon", "acpid", "none")
 
 
 @dataclass
@@ -45,6 +47,7 @@ class LiveNetwork:
     complete: bool = False  # the probe's end line was seen
     took: float | None = None  # seconds the probe ran in the guest
     waited: int | None = None  # of which seconds it waited for sshd and a default route
+    power: str | None = None  # what acts on the ACPI power button (POWER_HANDLERS; None: not reported or unknown)
     refused: str | None = None  # why the report as a whole is not trusted (then complete is False)
 
     def to_json(self) -> dict:
@@ -109,6 +112,8 @@ def _fact(live: LiveNetwork, kind: str, rest: str) -> None:
         live.hostname = printable(words[0], 253) if words else ""
     elif kind == "sshd":
         live.sshd_listening = rest == "yes"
+    elif kind == "power":
+        live.power = rest if rest in POWER_HANDLERS else None
     elif kind == "took" and len(words) == 3 and all(SECONDS.fullmatch(w) for w in words):
         live.took = max(0.0, min(3600.0, float(words[1]) - float(words[0])))
         live.waited = max(0, min(3600, int(float(words[2]))))

@@ -44,3 +44,15 @@ def vm_status(sock_path: str) -> str | None:
 
 def sysrq(key: str) -> dict:
     return {"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": k} for k in ("alt", "sysrq", key)]}}
+
+
+SYSRQ = ("s", "u", "o")  # sync, remount read-only, power off: no write is lost
+
+
+def sysrq_power_off(sock_path: str) -> None:
+    """The SysRq sync, remount read-only and power-off keys, in order (for a guest that ignores the ACPI button or
+    has nothing that acts on it); a monitor that is gone is no error (the guest is then stopped anyway)."""
+    try:
+        qmp(sock_path, *(sysrq(k) for k in SYSRQ))
+    except OSError:
+        pass

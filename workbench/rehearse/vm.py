@@ -19,8 +19,8 @@ from workbench.image.preflight import ImageFacts
 from workbench.interrupt import deferred
 from workbench.netnames import os_conf_macs
 from workbench.rehearse.ecsnet import ecs_network
-from workbench.rehearse.live import CHANNEL, MARK, MAX_BYTES
-from workbench.rehearse.monitor import qmp, sysrq, vm_status
+from workbench.rehearse.live import CHANNEL, MARK, MAX_BYTES, parse_probe
+from workbench.rehearse.monitor import qmp, sysrq_power_off, vm_status
 from workbench.rehearse.result import STOPPED, RehearsalError
 from workbench.rehearse.stages import reached
 
@@ -29,7 +29,8 @@ DONE = re.compile(r"os-conf: (done; os\.conf removed|failed;.*|no aliyun_custom_
 LOGIN = re.compile(r"^(\S+) login:")
 GRACE = 30  # seconds for a SysRq sync/remount/poweroff before a kill
 QUIET = 3  # after the ACPI request, this long without console output means the guest ignores it (minbase images
-# without logind or acpid do; a guest that heeds it prints its first "Stopping" line well within this)
+# without logind or acpid do; a guest that heeds it prints its first "Stopping" line well within this). Where the
+# probe found none of them running, no request is made: SysRq at once (NO_HANDLER)
 # the guest boots on the host's cores (the appliance waits meanwhile): under TCG on an idle 2-core host 2 vCPUs boot a
 # Debian 12 in ~37 s where 1 takes ~45 s; two guests side by side boot faster with one each (42-47 s, against 49-57 s
 # with two each): VCPUS_ENV says how many when several rehearsals share the host (the test suite's workers do)
@@ -47,7 +48,8 @@ def guest_vcpus() -> int:
 
         raise UsageError(f"{VCPUS_ENV} must be a whole number of vCPUs from 1 to 8")
     return int(given)
-SYSRQ = ("s", "u", "o")  # sync, remount read-only, power off: no write is lost if the guest ignores ACPI
+NO_HANDLER = ("(workbench: nothing in the guest acts on the ACPI power button (the probe found no logind, elogind "
+              "or acpid running); SysRq sync, remount read-only, power off)")
 DISK_SLOT, NIC_SLOTS, CHANNEL_SLOT = 4, (5, 6), 7  # PCI slots: the first NIC is ens5 where udev names NICs by slot
 MAX_LINE = 4096  # characters of a console line kept
 MAX_CONSOLE_LINES, KEEP_FIRST = 20000, 2000
@@ -258,7 +260,9 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
          probe: str = "") -> BootOutcome:
     """Boot DRIVE (a qemu -drive value, without the interface) on the disk bus given, by its bootloader (under the
     firmware given: SeaBIOS when none) or with the direct-boot arguments given, until the parser is done (and,
-    with probe, this run's token, the live network probe has reported on its channel), then shut it down.
+    with probe, this run's token, the live network probe has reported on its channel), then shut it down: by ACPI
+    (then SysRq when the guest ignores it), or by SysRq at once when the probe found nothing that acts on the power
+    button.
     until_login: done at the login prompt instead (a bare boot, for the benchmark). A panic or an emergency shell
     ends it a few seconds later. The machine has only the devices asked for (-nodefaults: no floppy, CD-ROM,
     parallel port or VGA: the rehearsal watches the serial console, and their drivers cost a TCG boot 1-2 s)."""
@@ -293,6 +297,9 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
                 channel.read(ready)
                 if state["probed"] is None and channel.reported():
                     state["probed"] = now
+                    report = parse_probe(channel.data, probe)
+                    # nothing would act on an ACPI request: shut down by SysRq at once, not QUIET seconds later
+                    state["no_acpi"] = bool(report and report.complete and report.power == "none")
             if proc.stdout in ready:
                 state["heard"] = now
                 for line in out.feed(os.read(proc.stdout.fileno(), 65536)):
@@ -306,19 +313,7 @@ def boot(tmp: str, drive: str, accel: str, direct: list[str], values: dict, time
                 lines.append("(workbench: the system is up (a login prompt, or the probe's report, which runs after "
                              "the parser) and the parser did not say it was done; the VM is shut down)")
                 state["settled_at"] = now
-            end = state["done_at"] or state["settled_at"]
-            # once the parser is done: wait for the probe's report or the login prompt (or a while), then shut down
-            if probe:  # the probe's report, then the login prompt (systemd heeds ACPI by then), or a while
-                ready_to_stop = (state["probed"] is not None and (state["hostname"] or now - state["probed"] > 10)) \
-                    or (end and now - end > PROBE_WAIT) or state["settled_at"]
-            else:
-                ready_to_stop = state["hostname"] or (end and now - end > 60) or state["settled_at"]
-            if end and not state["powerdown"] and ready_to_stop:
-                try:
-                    qmp(qmp_sock, {"execute": "system_powerdown"})
-                except OSError:
-                    pass
-                state["powerdown"] = now
+            _shut_down_when_ready(state, now, bool(probe), qmp_sock, lines)
     finally:
         if proc is not None:
             if proc.poll() is None:
@@ -354,6 +349,35 @@ def _watch(state: dict, line: str, now: float) -> None:
         state["fatal"], state["fatal_at"] = line, now
 
 
+def _shut_down_when_ready(state: dict, now: float, probe: bool, qmp_sock: str, lines: list[str]) -> None:
+    """Once the parser is done: after the probe's report or the login prompt (or a while), shut the guest down, by
+    ACPI, or by SysRq at once when the probe found nothing that acts on the power button."""
+    end = state["done_at"] or state["settled_at"]
+    if not end or state["powerdown"]:
+        return
+    if probe:  # the probe's report, then the login prompt (systemd heeds ACPI by then), or a while
+        ready = (state["probed"] is not None and (state["hostname"] or now - state["probed"] > 10)) \
+            or now - end > PROBE_WAIT or state["settled_at"]
+    else:
+        ready = state["hostname"] or now - end > 60 or state["settled_at"]
+    if not ready:
+        return
+    if state.get("no_acpi"):
+        _sysrq_poweroff(state, now, qmp_sock, lines, NO_HANDLER)
+    else:
+        try:
+            qmp(qmp_sock, {"execute": "system_powerdown"})
+        except OSError:
+            pass
+    state["powerdown"] = now
+
+
+def _sysrq_poweroff(state: dict, now: float, qmp_sock: str, lines: list[str], why: str) -> None:
+    sysrq_power_off(qmp_sock)
+    state["sysrq"] = now
+    lines.append(why)
+
+
 def _stop_or_escalate(state: dict, now: float, started: float, timeout: float, qmp_sock: str,
                       lines: list[str]) -> str | None:
     """Why the guest must be stopped now (a line for the console), or None; a guest that ignored the ACPI request
@@ -364,12 +388,8 @@ def _stop_or_escalate(state: dict, now: float, started: float, timeout: float, q
     if state["fatal_at"] and not state["powerdown"] and now - state["fatal_at"] > FATAL_GRACE:
         return "(workbench: the boot cannot go on by itself; the VM was stopped)"
     if state["powerdown"] and not state["sysrq"] and now - max(state["powerdown"], state["heard"]) > QUIET:
-        try:
-            qmp(qmp_sock, *(sysrq(k) for k in SYSRQ))
-        except OSError:
-            pass
-        state["sysrq"] = now
-        lines.append("(workbench: no ACPI shutdown; SysRq sync, remount read-only, power off)")
+        _sysrq_poweroff(state, now, qmp_sock, lines, "(workbench: no ACPI shutdown; SysRq sync, remount read-only, "
+                                                     "power off)")
     if state["sysrq"] and now - state["sysrq"] > GRACE:
         return "(workbench: the guest did not power off; the VM was stopped)"
     if now - state["heard"] > STALL and now - state.get("status_at", 0) > STALL:
