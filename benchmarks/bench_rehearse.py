@@ -8,12 +8,15 @@ The bare boots use the same overlay setup, boot (the image's bootloader or its k
 command line, chosen as the rehearsal chooses), disk bus, NICs and shutdown (ACPI at the login prompt), and run no
 workbench code while they boot: one with plain qemu's single vCPU, one with as many vCPUs as
 the rehearsal gives its guest. Goal: rehearsal <= 1.2x the plain-qemu bare boot; the live-network probe
-adds under 2 s (it prints how long it ran inside the guest).
+adds under 2 s (it prints how long it ran inside the guest). Then, for each of the rehearsal's boots, where its
+time went, from the console's lines as they came (qemu start, the kernel's first line, the initramfs, the init
+system, the parser's start and end, the probe's report, qemu's exit).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -28,7 +31,7 @@ from workbench.image.session import GuestSession  # noqa: E402
 from workbench.rehearse import RehearsalHooks, RehearsalRequest, rehearse  # noqa: E402
 from workbench.rehearse.boot import (bios_boot_code, choose_boot, direct_boot, grub_cmdline,  # noqa: E402
                                      serial_boot_config)
-from workbench.rehearse.vm import VCPUS, make_overlay  # noqa: E402
+from workbench.rehearse.vm import DONE, VCPUS, make_overlay  # noqa: E402
 from workbench.rehearse.vm import boot as vm_boot  # noqa: E402
 
 VPC = ('hostname=iZ23r29djmjZ\npassword=cXdlcjEyMzQK\neth0_ip_addr=10.171.254.123\neth0_mac_addr=00:8c:fa:5e:14:23\n'
@@ -58,6 +61,44 @@ def bare_boot(facts: ImageFacts, accel: str, direct: list[str], vcpus: int) -> f
         return time.monotonic() - t
 
 
+# console lines that mark a boot's phases (the first line matching each, in this order); the phase lasts until the next
+PHASES = [("qemu start to the kernel's first line", re.compile(r"Linux version ")),
+          ("kernel (initramfs unpacked, drivers)", re.compile(r"Run /init as init process|Loading, please wait")),
+          ("initramfs (root found, switched to)", re.compile(
+              r"systemd\[1\]: systemd \d|INIT: version|OpenRC|runit: |rcS|Starting kernel event manager")),
+          ("init system to the parser's start", re.compile(r"Starting os-conf|os-conf: ")),
+          ("the parser (on a first boot mostly making host keys)", DONE),
+          ("the network and sshd, to the probe's report", re.compile(r"wb-rehearsal-probe: reported")),
+          ("the login prompt, the shutdown, qemu's exit", None)]
+
+
+def boot_phases(events: list[tuple[float, str, str]]) -> list[list[tuple[str, float]]]:
+    """For each boot (from its progress stage to the next stage), (phase, seconds) as PHASES marks them; a phase
+    whose line never came is left out (its time counts in the one before)."""
+    boots, current = [], None
+    for at, kind, text in events:
+        if kind == "stage":
+            if current is not None:
+                current["end"] = at
+                boots.append(current)
+                current = None
+            if text.startswith("Booting the image"):
+                current = {"start": at, "marks": [], "end": None}
+        elif current is not None:
+            marks = current["marks"]
+            for n in range(marks[-1][0] + 1 if marks else 0, len(PHASES) - 1):
+                if PHASES[n][1].search(text):
+                    current["marks"].append((n, at))
+                    break
+    if current is not None:
+        boots.append({**current, "end": events[-1][0]})
+    out = []
+    for b in boots:
+        times = [(0, b["start"])] + [(n + 1, at) for n, at in b["marks"]] + [(None, b["end"])]
+        out.append([(PHASES[n][0], nxt - at) for (n, at), (_, nxt) in zip(times, times[1:])])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("image")
@@ -70,12 +111,18 @@ def main() -> None:
         same = bare_boot(facts, accel, direct, VCPUS) if VCPUS > 1 else plain
     t = time.monotonic()
     stages: list[tuple[str, float]] = []  # (stage, when it began, from the start)
+    events: list[tuple[float, str, str]] = []  # (when, "stage" or "console", text)
 
     def progress(p) -> None:
         if not stages or stages[-1][0] != p.phase:
             stages.append((p.phase, time.monotonic() - t))
+            events.append((time.monotonic() - t, "stage", p.phase))
 
-    result = rehearse(args.image, RehearsalRequest(conf), RehearsalHooks(progress=progress))
+    def console(line: str) -> None:
+        events.append((time.monotonic() - t, "console", line))
+
+    result = rehearse(args.image, RehearsalRequest(conf), RehearsalHooks(progress=progress, console=console))
+    events.append((time.monotonic() - t, "stage", "(end)"))
     whole = time.monotonic() - t
     print(f"image: {args.image}; acceleration: {accel.upper()}; boot: {mode}; "
           f"the rehearsal's guest has {VCPUS} vCPU(s)", flush=True)
@@ -97,6 +144,11 @@ def main() -> None:
     print("where the rehearsal's time went:")
     for (stage, at), (_, until) in zip(marks, marks[1:]):
         print(f"  {until - at:6.1f} s  {stage}")
+    for n, phases in enumerate(boot_phases(events), 1):
+        kind = result.boots[n - 1].kind if n <= len(result.boots) else "?"
+        print(f"where boot {n} ({kind}) went, {sum(s for _, s in phases):.1f} s in all:")
+        for phase, seconds in phases:
+            print(f"  {seconds:6.1f} s  {phase}")
 
 
 if __name__ == "__main__":
