@@ -88,7 +88,7 @@ def boot_phases(events: list[tuple[float, str, str]]) -> list[list[tuple[str, fl
             marks = current["marks"]
             for n in range(marks[-1][0] + 1 if marks else 0, len(PHASES) - 1):
                 if PHASES[n][1].search(text):
-                    current["marks"].append((n, at))
+                    marks.append((n, at))
                     break
     if current is not None:
         boots.append({**current, "end": events[-1][0]})

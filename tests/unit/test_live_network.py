@@ -1,12 +1,17 @@
 """The rehearsal's live-network probe read from its own channel (untrusted, with this run's token), compared with
 the os.conf's intent, and the one sentence that says why a boot failed."""
 
+import re
+import shutil
+import subprocess
+
 import pytest
 
 from tests.unit.sim_helpers import CLASSIC, VPC
 from workbench.image.bootinfo import BootFacts, KernelFacts
 from workbench.image.initramfs import Initramfs
 from workbench.osconf import parse_text
+from workbench.paths import assets_dir
 from workbench.rehearse.explain import failure_sentence
 from workbench.rehearse import live as live_mod
 from workbench.rehearse.live import compare_network, network_rows
@@ -104,11 +109,6 @@ def test_what_acts_on_the_power_button_is_read_from_the_probe_and_only_known_nam
 def _power_handler(bwrap_cmd: list[str], before: str = "") -> str:
     """The probe's own power_handler() (its text from the probe), run in a PID namespace of its own with a fresh
     /proc, after the shell commands BEFORE."""
-    import re
-    import subprocess
-
-    from workbench.paths import assets_dir
-
     script = (assets_dir() / "probe" / "wb-rehearsal-probe.sh").read_text()
     func = re.search(r"^power_handler\(\) \{\n.*?^\}\n", script, re.S | re.M).group(0)
     command = f"{before}\n{func}power_handler\nkill $! 2>/dev/null; true"
@@ -118,8 +118,6 @@ def _power_handler(bwrap_cmd: list[str], before: str = "") -> str:
 
 
 def test_the_probe_names_a_running_power_button_handler_and_none_otherwise(tmp_path):
-    import shutil
-
     bwrap = shutil.which("bwrap")
     if not bwrap:
         pytest.skip("bubblewrap is not installed (the bootstrap installs it)")
